@@ -1,0 +1,136 @@
+"""Arena-Hard v0.1: win rate against gpt-4-0314 from a Bradley-Terry fit, judge gpt-4-1106-preview.
+
+Battles follow arena-hard-auto and the authors' evaluation: game 1 has the baseline as A, game 2
+swaps positions (its verdict is read mirrored); a strong verdict counts as 3 battles, a weak one
+as 1, ``A=B`` is one tie, and a judge failure (score null) is a strong win for the baseline.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import register_benchmark
+from benchmarks.base import Benchmark, BenchmarkData, ItemTable, ModelRecords
+from harness.errors import HarnessError
+from harness.io import field, read_jsonl
+
+BASELINE = "gpt-4-0314"
+# Value of a verdict from assistant A's side; NaN marks a judge failure.
+VERDICT_VALUE = {"A>>B": 3.0, "A>B": 1.0, "A=B": 0.0, "B>A": -1.0, "B>>A": -3.0}
+FAILED_GAME_GT = -6.0
+
+
+def battle_counts(game1: np.ndarray, game2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per item (model wins, baseline wins, ties) in battles, from the A-side verdict values."""
+    # model's side: game 1 mirrored (model is B), game 2 as is (model is A); failures: baseline >>
+    sides = np.stack([np.where(np.isnan(game1), -3.0, -game1),
+                      np.where(np.isnan(game2), -3.0, game2)])
+    wins = np.where(sides > 0, np.abs(sides), 0).sum(axis=0)
+    losses = np.where(sides < 0, np.abs(sides), 0).sum(axis=0)
+    ties = (sides == 0).sum(axis=0).astype(np.float64)
+    return wins, losses, ties
+
+
+def bradley_terry_winrate(wins: float, losses: float, ties: float) -> float:
+    """Win rate (%) of the model against the baseline from a Bradley-Terry logistic fit.
+
+    As in arena-hard-auto, each win is weighted 2 and each tie 1 on both sides; with only the two
+    players the fit has a closed form, (wins + ties/2) / total, which the test suite checks.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.array([[np.log(10.0)], [np.log(10.0)]])
+    y = np.array([1, 0])
+    weights = np.array([2 * wins + ties, 2 * losses + ties], dtype=np.float64)
+    if weights.min() <= 0:  # separable: the MLE is at the boundary
+        return 100.0 if weights[1] <= 0 else 0.0
+    lr = LogisticRegression(fit_intercept=False, C=np.inf, tol=1e-10, max_iter=1000)  # unpenalised
+    lr.fit(x, y, sample_weight=weights)
+    rating_gap = 400.0 * lr.coef_[0][0]  # Elo scale, baseline anchored
+    return float(100.0 / (1.0 + 10.0 ** (-rating_gap / 400.0)))
+
+
+def closed_form_winrate(wins: np.ndarray, losses: np.ndarray, ties: np.ndarray) -> np.ndarray:
+    return 100.0 * (wins + 0.5 * ties) / (wins + losses + ties)
+
+
+@register_benchmark("arenahard")
+class ArenaHard(Benchmark):
+    name = "arenahard"
+    title = "Arena-Hard"
+    metric = "bt_win_rate"
+    folder = "ArenaHard"
+    version = 1
+    bootstrap_rounds = 100
+
+    def _dir(self, root: Path) -> Path:
+        return root / "test" / self.folder
+
+    def models(self, root: Path) -> list[str]:
+        judged = {p.name.removesuffix(".jsonl.gz") for p in (self._dir(root) / "model_judgment").glob("*.jsonl.gz")}
+        answered = {p.name.removesuffix(".jsonl.gz") for p in (self._dir(root) / "model_answer").glob("*.jsonl.gz")}
+        return sorted(judged & answered)
+
+    def item_files(self, root: Path) -> list[Path]:
+        return [self._dir(root) / "question.jsonl.gz"]
+
+    def model_files(self, root: Path, model: str) -> list[Path]:
+        return [self._dir(root) / "model_judgment" / f"{model}.jsonl.gz",
+                self._dir(root) / "model_answer" / f"{model}.jsonl.gz"]
+
+    def read_items(self, root: Path) -> ItemTable:
+        path = self.item_files(root)[0]
+        rows = read_jsonl(path)
+        ids = [str(field(r, "question_id", path, i)) for i, r in enumerate(rows)]
+        prompts = [field(field(r, "turns", path, ids[i])[0], "content", path, ids[i]) for i, r in enumerate(rows)]
+        return ItemTable(ids=ids, prompts=prompts,
+                         meta={"cluster": [r.get("cluster", "") for r in rows]})
+
+    def read_model(self, root: Path, model: str, items: ItemTable) -> ModelRecords:
+        judgment_path, answer_path = self.model_files(root, model)
+        answers: dict[str, str] = {}
+        for row in read_jsonl(answer_path):
+            qid = str(field(row, "question_id", answer_path, "?"))
+            choices = field(row, "choices", answer_path, qid)
+            answers[qid] = field(field(choices[0], "turns", answer_path, qid)[0], "content", answer_path, qid)
+        ids, games1, games2 = [], [], []
+        for row in read_jsonl(judgment_path):
+            qid = str(field(row, "question_id", judgment_path, "?"))
+            games = field(row, "games", judgment_path, qid)
+            if len(games) != 2:
+                raise HarnessError(f"{judgment_path}: item {qid}: expected 2 games, found {len(games)}")
+            values = []
+            for game in games:
+                verdict = field(game, "score", judgment_path, qid)
+                if verdict is not None and verdict not in VERDICT_VALUE:
+                    raise HarnessError(f"{judgment_path}: item {qid}: unknown verdict {verdict!r}")
+                values.append(np.nan if verdict is None else VERDICT_VALUE[verdict])
+            if qid not in answers:
+                continue  # judged but unanswered: treated like a missing answer (item dropped)
+            ids.append(qid)
+            games1.append(values[0])
+            games2.append(values[1])
+        g1, g2 = np.asarray(games1), np.asarray(games2)
+        gt = np.where(np.isnan(g1) | np.isnan(g2), FAILED_GAME_GT, np.nan_to_num(g2) - np.nan_to_num(g1))
+        return ModelRecords(model=model, source=str(judgment_path), ids=ids,
+                            answers=[answers[q] for q in ids],
+                            native={"game1": g1, "game2": g2}, gt=gt)
+
+    def score(self, data: BenchmarkData, choice: np.ndarray, *, seed: int = 0,
+              detail: bool = True) -> dict[str, Any]:
+        wins, losses, ties = battle_counts(data.routed("game1", choice), data.routed("game2", choice))
+        total = (wins.sum(), losses.sum(), ties.sum())
+        out: dict[str, Any] = {"score": bradley_terry_winrate(*total), "battles_won": float(total[0]),
+                               "battles_lost": float(total[1]), "battles_tied": float(total[2])}
+        if detail:
+            # arena-hard-auto resamples battles; a multinomial draw over the outcome counts is the
+            # same resampling, and the fit's closed form makes each round O(1)
+            rng = np.random.default_rng(seed)
+            n = int(sum(total))
+            draws = rng.multinomial(n, np.asarray(total) / n, size=self.bootstrap_rounds)
+            rates = closed_form_winrate(draws[:, 0], draws[:, 1], draws[:, 2])
+            out["ci_low"], out["ci_high"] = (float(q) for q in np.percentile(rates, [2.5, 97.5]))
+            out["bootstrap_rounds"] = self.bootstrap_rounds
+        return out

@@ -1,0 +1,91 @@
+"""MT-Bench: mean GPT-4-0125-preview score (1-10) over both turns of the chosen candidate.
+
+The router sees only the first turn. Judge failures are stored as -1 and, as in the authors'
+evaluation, kept as -1 in the averages. The candidate's first-turn answer is read back out of the
+cached judge prompt (the cache has no separate answer file).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import register_benchmark
+from benchmarks.base import Benchmark, BenchmarkData, ItemTable, ModelRecords
+from harness.errors import HarnessError
+from harness.io import field, read_jsonl
+
+JUDGE_PREFIX = "gpt-4-0125-preview_judge_"
+_ANSWER = re.compile(r"\[The Start of Assistant's Answer\]\n(.*?)\n\[The End of Assistant's Answer\]", re.S)
+_FIRST_TURN_ANSWER = re.compile(
+    r"### Assistant A:\n(.*?)\n\n<\|The End of Assistant A's Conversation", re.S)
+
+
+def answer_from_judge_prompt(prompt: str) -> str:
+    match = _ANSWER.search(prompt) or _FIRST_TURN_ANSWER.search(prompt)
+    return match.group(1) if match else ""
+
+
+@register_benchmark("mtbench")
+class MTBench(Benchmark):
+    name = "mtbench"
+    title = "MT-Bench"
+    metric = "mean_score"
+    folder = "MT-Bench"
+    version = 1
+
+    def _dir(self, root: Path) -> Path:
+        return root / "test" / self.folder
+
+    def models(self, root: Path) -> list[str]:
+        return sorted(p.name.removeprefix(JUDGE_PREFIX).removesuffix("_single.jsonl.gz")
+                      for p in (self._dir(root) / "judgments").glob(f"{JUDGE_PREFIX}*_single.jsonl.gz"))
+
+    def item_files(self, root: Path) -> list[Path]:
+        return [self._dir(root) / "question.jsonl.gz"]
+
+    def model_files(self, root: Path, model: str) -> list[Path]:
+        return [self._dir(root) / "judgments" / f"{JUDGE_PREFIX}{model}_single.jsonl.gz"]
+
+    def read_items(self, root: Path) -> ItemTable:
+        path = self.item_files(root)[0]
+        rows = read_jsonl(path)
+        ids = [str(field(r, "question_id", path, i)) for i, r in enumerate(rows)]
+        turns = [field(r, "turns", path, ids[i]) for i, r in enumerate(rows)]
+        return ItemTable(ids=ids, prompts=[t[0] for t in turns],
+                         meta={"category": [field(r, "category", path, ids[i]) for i, r in enumerate(rows)],
+                               "turn2": [t[1] if len(t) > 1 else "" for t in turns]})
+
+    def read_model(self, root: Path, model: str, items: ItemTable) -> ModelRecords:
+        path = self.model_files(root, model)[0]
+        scores: dict[tuple[str, int], float] = {}
+        answers: dict[str, str] = {}
+        for row in read_jsonl(path):
+            qid = str(field(row, "question_id", path, "?"))
+            turn = int(field(row, "turn", path, qid))
+            if turn not in (1, 2):
+                raise HarnessError(f"{path}: item {qid}: turn must be 1 or 2, got {turn}")
+            scores[(qid, turn)] = float(field(row, "score", path, qid))
+            if turn == 1:
+                answers[qid] = answer_from_judge_prompt(field(row, "user_prompt", path, qid))
+        ids = [q for q in items.ids if (q, 1) in scores and (q, 2) in scores]
+        turn1 = np.array([scores[(q, 1)] for q in ids])
+        turn2 = np.array([scores[(q, 2)] for q in ids])
+        return ModelRecords(model=model, source=str(path), ids=ids, answers=[answers[q] for q in ids],
+                            native={"turn1": turn1, "turn2": turn2}, gt=(turn1 + turn2) / 2.0)
+
+    def score(self, data: BenchmarkData, choice: np.ndarray, *, seed: int = 0,
+              detail: bool = True) -> dict[str, Any]:
+        turn1, turn2 = data.routed("turn1", choice), data.routed("turn2", choice)
+        out: dict[str, Any] = {"score": float(np.mean(np.concatenate([turn1, turn2]))),
+                               "turn1": float(turn1.mean()), "turn2": float(turn2.mean()),
+                               "judge_failures": int((turn1 < 0).sum() + (turn2 < 0).sum())}
+        if detail:
+            categories = np.asarray(data.meta["category"])
+            out["by_category"] = {
+                c: float(np.mean(np.concatenate([turn1[categories == c], turn2[categories == c]])))
+                for c in sorted(set(categories))
+            }
+        return out

@@ -1,0 +1,164 @@
+"""The leaderboard: ``results/leaderboard.csv`` (long format, one row per router x pool x protocol
+x profile x benchmark) and ``results/leaderboard.md`` rendered from it in the paper's table shape."""
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from pathlib import Path
+
+from benchmarks import PAPER_BENCHMARKS, get_benchmark
+from harness import config
+from harness.errors import HarnessError
+from harness.io import atomic_write_text, csv_text
+from harness.pools import POOLS
+
+COLUMNS = [
+    "router", "pool", "protocol", "profile", "seed", "benchmark", "metric", "score", "normalized",
+    "ci_low", "ci_high", "n_items", "n_dropped", "gflops", "gflops_dense", "latency_ms",
+    "latency_p95_ms", "router_params", "activated_params_b", "commit", "data_manifest", "created",
+    "run_file",
+]
+KEY = ("router", "pool", "protocol", "profile", "benchmark")
+REFERENCE_ORDER = ["random", "oracle"]
+
+
+def csv_path() -> Path:
+    return config.results_dir() / "leaderboard.csv"
+
+
+def md_path() -> Path:
+    return config.results_dir() / "leaderboard.md"
+
+
+def read_rows(path: Path | None = None) -> list[dict]:
+    path = path or csv_path()
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in KEY if c not in (reader.fieldnames or [])]
+        if missing:
+            raise HarnessError(f"{path}: not a leaderboard file (missing columns {', '.join(missing)})")
+        return list(reader)
+
+
+def update(new_rows: list[dict]) -> None:
+    """Replace the rows with the same key (a re-run never duplicates), write atomically, re-render."""
+    keys = {tuple(str(r[k]) for k in KEY) for r in new_rows}
+    kept = [r for r in read_rows() if tuple(r[k] for k in KEY) not in keys]
+    # earlier cost figures survive a re-run of the scores, and vice versa
+    previous = {tuple(r[k] for k in KEY): r for r in read_rows()}
+    merged = []
+    for row in new_rows:
+        old = previous.get(tuple(str(row[k]) for k in KEY), {})
+        merged.append({**{c: old.get(c) for c in COLUMNS if c not in row}, **row})
+    rows = sorted(kept + merged, key=_sort_key)
+    atomic_write_text(csv_path(), csv_text(rows, COLUMNS))
+    render()
+
+
+def set_columns(match: dict, values: dict) -> int:
+    """Fill columns (cost figures) of existing rows matching ``match``; returns the rows changed."""
+    rows = read_rows()
+    changed = 0
+    for row in rows:
+        if all(str(row.get(k)) == str(v) for k, v in match.items()):
+            row.update({k: ("" if v is None else v) for k, v in values.items()})
+            changed += 1
+    if changed:
+        atomic_write_text(csv_path(), csv_text(sorted(rows, key=_sort_key), COLUMNS))
+        render()
+    return changed
+
+
+def _sort_key(row: dict) -> tuple:
+    bench = row["benchmark"]
+    order = PAPER_BENCHMARKS.index(bench) if bench in PAPER_BENCHMARKS else len(PAPER_BENCHMARKS)
+    return (row["pool"], row["protocol"], row["profile"], row["router"], order, bench)
+
+
+def _num(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return "–" if value != value else f"{value:.{digits}f}"
+
+
+def render(path: Path | None = None) -> str:
+    """Write leaderboard.md: per pool and protocol, mu_o / mu_n per benchmark and the average mu_n."""
+    rows = read_rows()
+    groups: dict[tuple[str, str], dict[tuple[str, str], dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
+    references: dict[str, dict[tuple[str, str], dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
+    for row in rows:
+        entry = (row["router"], row["profile"])
+        if row["protocol"] == "none":
+            references[row["pool"]][entry][row["benchmark"]] = row
+        else:
+            groups[(row["pool"], row["protocol"])][entry][row["benchmark"]] = row
+    for pool in references:
+        if not any(p == pool for p, _ in groups):
+            groups[(pool, "none")] = defaultdict(dict)
+    lines = ["# Router leaderboard", "",
+             "mu_o: the benchmark's native metric; mu_n: normalized, 0 = random, 100 = oracle of the same "
+             "pool and items. Avg: mean mu_n over the benchmarks shown (marked * when a row lacks some). "
+             "Reference routers (random, oracle, fixed) learn nothing and appear under every protocol. "
+             "Regenerate with `make leaderboard`; per-run detail in `results/runs/`.", ""]
+    for (pool, protocol) in sorted(groups, key=lambda g: (g[0] != "paper5", g)):
+        entries = {**references.get(pool, {}), **groups[(pool, protocol)]}
+        benches = [b for b in PAPER_BENCHMARKS if any(b in e for e in entries.values())]
+        benches += sorted({b for e in entries.values() for b in e} - set(benches))
+        title = f"## Pool `{pool}`" + ("" if protocol == "none" else f", protocol `{protocol}`")
+        lines += [title, ""]
+        header = ["Router", "Profile"]
+        for b in benches:
+            header += [f"{_title(b)} mu_o", "mu_n"]
+        header += ["Avg mu_n", "GFLOPs", "Latency ms"]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "---|" * len(header))
+        pool_models = POOLS.get(pool, pool.split(","))
+        for (router, profile), by_bench in sorted(entries.items(), key=lambda kv: _row_order(kv, pool_models)):
+            cells = [router, profile]
+            values = []
+            for b in benches:
+                row = by_bench.get(b)
+                score, norm = (_num(row["score"]), _num(row["normalized"])) if row else (math.nan, math.nan)
+                if row and row.get("ci_low") not in (None, ""):
+                    cells.append(f"{_fmt(score)} [{_fmt(_num(row['ci_low']))}, {_fmt(_num(row['ci_high']))}]")
+                else:
+                    cells.append(_fmt(score, 2 if b == "mtbench" else 1))
+                cells.append(_fmt(norm))
+                if row:
+                    values.append(norm)
+            avg = sum(v for v in values if v == v) / max(1, len([v for v in values if v == v]))
+            partial = "*" if len(values) < len(benches) else ""
+            cells.append(_fmt(avg) + partial if values else "–")
+            any_row = next(iter(by_bench.values()))
+            cells += [_fmt(_num(any_row.get("gflops")), 3), _fmt(_num(any_row.get("latency_ms")), 2)]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    text = "\n".join(lines)
+    atomic_write_text(path or md_path(), text)
+    return text
+
+
+def _title(benchmark: str) -> str:
+    try:
+        return get_benchmark(benchmark).title
+    except HarnessError:
+        return benchmark
+
+
+def _row_order(item, pool_models: list[str]) -> tuple:
+    (router, profile), by_bench = item
+    if router in REFERENCE_ORDER:
+        return (0, REFERENCE_ORDER.index(router), router)
+    if router.startswith("fixed:"):
+        model = router.partition(":")[2]
+        return (1, pool_models.index(model) if model in pool_models else len(pool_models), router)
+    values = [_num(r["normalized"]) for r in by_bench.values()]
+    return (2, -sum(v for v in values if v == v), router)

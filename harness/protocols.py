@@ -1,0 +1,90 @@
+"""How learned routers are trained and tested.
+
+``cv``: seeded K-fold cross-validation over the pooled items of the benchmarks, stratified by
+benchmark; each fold's router is fitted on the other folds and predicts the held-out items, so
+every item gets exactly one out-of-fold choice. Fold predictions are cached on disk, so an
+interrupted run resumes at the first unfinished fold.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from typing import Callable
+
+import numpy as np
+
+from harness import config
+from harness.data import manifest_hash
+from harness.errors import HarnessError
+from harness.io import atomic_write_bytes
+from routers.base import Router, RoutingData
+
+PROTOCOLS = ["cv", "paper"]
+
+
+def check_protocol(name: str) -> str:
+    if name not in PROTOCOLS:
+        raise HarnessError(f"unknown protocol '{name}' (known: {', '.join(PROTOCOLS)})")
+    return name
+
+
+def cv_folds(benchmarks: list[str], k: int, seed: int) -> np.ndarray:
+    """Fold index per item: items of each benchmark shuffled (seeded) and dealt round-robin."""
+    if k < 2:
+        raise HarnessError(f"FOLDS={k}: cross-validation needs at least 2 folds")
+    rng = np.random.default_rng(seed)
+    folds = np.empty(len(benchmarks), dtype=np.int64)
+    labels = np.asarray(benchmarks)
+    offset = 0
+    for name in sorted(set(benchmarks)):
+        index = np.flatnonzero(labels == name)
+        rng.shuffle(index)
+        folds[index] = (np.arange(len(index)) + offset) % k
+        offset += len(index)  # keeps fold sizes balanced across benchmarks
+    return folds
+
+
+def check_scores(scores: np.ndarray, n: int, t: int, router: str) -> np.ndarray:
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (n, t):
+        raise HarnessError(f"router '{router}' returned scores of shape {scores.shape}, expected ({n}, {t})")
+    if not np.isfinite(scores).all():
+        raise HarnessError(f"router '{router}' returned non-finite scores")
+    return scores
+
+
+def _fold_cache_key(router_name: str, router_config: dict, data: RoutingData, fold: int, k: int,
+                    seed: int) -> str:
+    blob = json.dumps([router_name, router_config, data.models, fold, k, seed, manifest_hash(),
+                       hashlib.sha256("\n".join(data.uids).encode()).hexdigest()],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def cross_validate(make_router: Callable[[], Router], router_name: str, data: RoutingData, k: int,
+                   seed: int, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold scores (n, T) and the fold index of every item."""
+    folds = cv_folds(data.benchmarks, k, seed)
+    scores = np.zeros((len(data), len(data.models)))
+    cache_dir = config.parsed_cache_dir() / "folds"
+    for fold in range(k):
+        test_idx = np.flatnonzero(folds == fold)
+        train_idx = np.flatnonzero(folds != fold)
+        router = make_router()
+        key = _fold_cache_key(router_name, router.config(), data, fold, k, seed)
+        cached = cache_dir / f"{key}.npy"
+        if cached.exists():
+            scores[test_idx] = np.load(cached)
+            continue
+        if progress:
+            print(f"cv: fold {fold + 1}/{k}: fitting {router_name} on {len(train_idx)} items, "
+                  f"predicting {len(test_idx)}", file=sys.stderr)
+        router.fit(data.subset(train_idx))
+        fold_scores = check_scores(router.predict(data.subset(test_idx).queries()), len(test_idx),
+                                   len(data.models), router_name)
+        scores[test_idx] = fold_scores
+        buf = __import__("io").BytesIO()
+        np.save(buf, fold_scores)
+        atomic_write_bytes(cached, buf.getvalue())
+    return scores, folds

@@ -1,0 +1,91 @@
+"""The router protocol.
+
+A router is built for a pool of candidates, may be fitted on training items, and returns one
+score per candidate per item; the harness routes each item to the argmax (ties to the first
+candidate in pool order). It never sees a test item's labels or answers: :meth:`RoutingData.queries`
+strips them before :meth:`Router.predict` is called.
+
+    from routers import register_router
+    from routers.base import Router
+
+    @register_router("longest_prompt_first")
+    class MyRouter(Router):
+        def predict(self, items):
+            ...  # -> np.ndarray of shape (len(items), len(self.models))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+import numpy as np
+
+
+@dataclass
+class RoutingData:
+    """Items pooled across benchmarks, as a router sees them.
+
+    ``uids`` are ``"<benchmark>/<item id>"``. ``responses[i][t]`` is candidate t's answer to item i
+    and ``scores[i, t]`` its ground-truth score; both are ``None`` for the items a router predicts.
+    """
+
+    uids: list[str]
+    benchmarks: list[str]
+    prompts: list[str]
+    models: list[str]
+    responses: list[list[str]] | None = None
+    scores: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.uids)
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> "RoutingData":
+        index = np.asarray(index, dtype=np.int64)
+        return RoutingData(
+            uids=[self.uids[i] for i in index],
+            benchmarks=[self.benchmarks[i] for i in index],
+            prompts=[self.prompts[i] for i in index],
+            models=list(self.models),
+            responses=None if self.responses is None else [self.responses[i] for i in index],
+            scores=None if self.scores is None else self.scores[index],
+        )
+
+    def queries(self) -> "RoutingData":
+        """The same items without labels or answers: what a router may see at test time."""
+        return replace(self, responses=None, scores=None)
+
+
+@dataclass
+class RouterContext:
+    """What the harness tells a router when it builds one."""
+
+    models: list[str]
+    seed: int = 0
+    profile: str = "cpu"
+    options: dict[str, Any] = field(default_factory=dict)
+    argument: str | None = None  # the part after "name:" for parametrised routers
+
+
+class Router:
+    """Base class. Override :meth:`predict`, and :meth:`fit` if the router learns."""
+
+    #: trained on labelled items (fold-wise under `cv`); False for reference routers
+    learns: bool = False
+    #: the oracle only: predict() receives the test items *with* their scores
+    uses_test_labels: bool = False
+    #: the random reference: scored as the mean of the candidates' own metrics
+    expected_over_candidates: bool = False
+
+    def __init__(self, ctx: RouterContext):
+        self.ctx = ctx
+        self.models = list(ctx.models)
+
+    def fit(self, train: RoutingData, valid: RoutingData | None = None) -> None:
+        """Learn from labelled items (``scores`` set; ``responses`` set where the data has them)."""
+
+    def predict(self, items: RoutingData) -> np.ndarray:
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        """Settings recorded in the run file (hyperparameters, backbone, ...)."""
+        return {}

@@ -1,0 +1,93 @@
+"""End to end through the runner: rows, normalization, replacement, run files, user routers."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from harness import leaderboard
+from harness.runner import EvalConfig, evaluate
+from tests.conftest import cli_env
+
+FAST = ["mtbench", "gsm8k", "humaneval"]
+
+
+def _rows(results_dir):
+    with open(results_dir / "leaderboard.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_oracle_and_random_normalize_to_100_and_0(results_dir):
+    oracle = evaluate(EvalConfig(router="oracle", benchmarks=FAST))
+    random = evaluate(EvalConfig(router="random", benchmarks=FAST))
+    assert all(r.normalized == pytest.approx(100.0) for r in oracle)
+    assert all(r.normalized == pytest.approx(0.0) for r in random)
+    rows = _rows(results_dir)
+    assert {(r["router"], r["protocol"]) for r in rows} == {("oracle", "none"), ("random", "none")}
+    for column in leaderboard.COLUMNS:
+        assert column in rows[0]
+    assert rows[0]["data_manifest"] and rows[0]["commit"] and rows[0]["created"]
+
+
+def test_rerun_replaces_rows_and_keeps_others(results_dir):
+    evaluate(EvalConfig(router="fixed:Qwen2.5-Coder-7B-Instruct", benchmarks=FAST))
+    evaluate(EvalConfig(router="oracle", benchmarks=["gsm8k"]))
+    evaluate(EvalConfig(router="fixed:Qwen2.5-Coder-7B-Instruct", benchmarks=FAST))
+    rows = _rows(results_dir)
+    assert len(rows) == len(FAST) + 1
+    humaneval = next(r for r in rows if r["benchmark"] == "humaneval" and r["router"].startswith("fixed"))
+    assert float(humaneval["score"]) == pytest.approx(87.1951, abs=1e-3)
+    md = (results_dir / "leaderboard.md").read_text()
+    assert "fixed:Qwen2.5-Coder-7B-Instruct" in md and "| oracle |" in md
+
+
+def test_run_file_has_choices_config_and_provenance(results_dir):
+    evaluate(EvalConfig(router="oracle", benchmarks=["humaneval"]))
+    run = json.loads(next((results_dir / "runs").glob("oracle__paper5.json")).read_text())
+    bench = run["benchmarks"]["humaneval"]
+    assert len(bench["choice"]) == len(bench["ids"]) == 164
+    assert bench["ids"][0] == "HumanEval/0"
+    assert set(run["provenance"]) == {"commit", "data_manifest", "created"}
+    assert run["config"]["router"] == "oracle"
+
+
+def test_custom_pool_and_monte_carlo_random(results_dir):
+    pool = "Yi-1.5-34B-Chat,Phi-3-medium-4k-instruct,gemma-2-9b-it"
+    results = evaluate(EvalConfig(router="random", pool=pool, benchmarks=["alpacaeval", "mtbench"],
+                                  random_draws=5))
+    mt = next(r for r in results if r.benchmark == "mtbench")
+    assert abs(mt.details["mc_mean"] - mt.score) < 0.2 and mt.details["mc_std"] > 0
+    assert _rows(results_dir)[0]["pool"] == pool
+
+
+USER_ROUTER = textwrap.dedent('''
+    import numpy as np
+    from routers import register_router
+    from routers.base import Router
+
+    @register_router("last_candidate_for_code")
+    class LastForCode(Router):
+        """Routes code benchmarks to the last candidate, everything else to the first."""
+        def predict(self, items):
+            scores = np.zeros((len(items), len(self.models)))
+            for i, bench in enumerate(items.benchmarks):
+                scores[i, -1 if bench in ("humaneval", "mbpp") else 0] = 1
+            return scores
+''')
+
+
+def test_user_router_file_end_to_end(tmp_path, results_dir):
+    module = tmp_path / "my_router.py"
+    module.write_text(USER_ROUTER)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "eval", "--router", "last_candidate_for_code",
+         "--benchmarks", "gsm8k,humaneval"],
+        env=cli_env(results_dir, ROUTER_MODULE=str(module)), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["benchmark"]: r for r in _rows(results_dir)}
+    assert float(rows["humaneval"]["score"]) == pytest.approx(87.1951, abs=1e-3)  # Qwen2.5-Coder
+    assert float(rows["gsm8k"]["score"]) == pytest.approx(88.4003, abs=1e-3)  # Yi-1.5-34B
