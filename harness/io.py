@@ -74,8 +74,11 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=1, ensure_ascii=False, default=_json_default) + "\n")
+def atomic_write_json(path: Path, obj: Any, *, compact: bool = False) -> None:
+    """``compact`` for large per-item files (run files): one line, no indentation."""
+    text = json.dumps(obj, indent=None if compact else 1, ensure_ascii=False, default=_json_default,
+                      separators=(",", ":") if compact else None)
+    atomic_write_text(path, text + "\n")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -165,7 +165,7 @@ def evaluate(cfg: EvalConfig, *, write: bool = True) -> list[BenchmarkResult]:
             "average_normalized": average([r.normalized for r in results]),
             "benchmarks": run_benchmarks,
         }
-        atomic_write_json(config.results_dir() / "runs" / run_name, run)
+        atomic_write_json(config.results_dir() / "runs" / run_name, run, compact=True)
         rows = [
             {"router": cfg.router, "pool": pool_label, "protocol": protocol, "profile": profile,
              "seed": cfg.seed, "benchmark": r.benchmark, "metric": r.metric, "score": round(r.score, 4),
