@@ -89,3 +89,18 @@ class Router:
     def config(self) -> dict[str, Any]:
         """Settings recorded in the run file (hyperparameters, backbone, ...)."""
         return {}
+
+    # --- cost hooks (harness.cost measures predict() itself; these cover what it cannot see) ---
+
+    def parameter_count(self) -> int:
+        """Parameters the router uses at inference (0 for reference routers)."""
+        return 0
+
+    def extra_flops_per_query(self) -> float:
+        """FLOPs per query spent outside torch (e.g. a numpy neighbour search), counted analytically."""
+        return 0.0
+
+    def init_untrained(self) -> None:
+        """Make ``predict`` runnable without ``fit`` (random head), so cost can be measured from a
+        configuration alone. Learned routers with torch models implement it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be measured untrained")
