@@ -8,8 +8,11 @@ interrupted run resumes at the first unfinished fold.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import sys
+import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -17,7 +20,7 @@ import numpy as np
 from harness import config
 from harness.data import manifest_hash
 from harness.errors import HarnessError
-from harness.io import atomic_write_bytes
+from harness.io import atomic_write_bytes, atomic_write_text
 from routers.base import Router, RoutingData
 
 PROTOCOLS = ["cv", "paper"]
@@ -62,29 +65,51 @@ def _fold_cache_key(router_name: str, router_config: dict, data: RoutingData, fo
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
+def fitted_router_path(key: str) -> Path:
+    """Where a fold's fitted router is kept (routers with save/load), for re-use by `cost`."""
+    return config.parsed_cache_dir() / "routers" / f"{key}.pt"
+
+
 def cross_validate(make_router: Callable[[], Router], router_name: str, data: RoutingData, k: int,
-                   seed: int, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold scores (n, T) and the fold index of every item."""
+                   seed: int, progress: bool = True) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """Out-of-fold scores (n, T), the fold of every item, and per-fold training summaries.
+
+    Each fold's predictions (and fitted router, where it can be saved) are cached under a key of
+    (router, config, pool, fold, folds, seed, data manifest, items): a re-run does not retrain and an
+    interrupted run resumes at the first unfinished fold.
+    """
     folds = cv_folds(data.benchmarks, k, seed)
     scores = np.zeros((len(data), len(data.models)))
     cache_dir = config.parsed_cache_dir() / "folds"
+    summaries: list[dict] = []
     for fold in range(k):
         test_idx = np.flatnonzero(folds == fold)
         train_idx = np.flatnonzero(folds != fold)
         router = make_router()
         key = _fold_cache_key(router_name, router.config(), data, fold, k, seed)
-        cached = cache_dir / f"{key}.npy"
+        cached, meta = cache_dir / f"{key}.npy", cache_dir / f"{key}.json"
         if cached.exists():
             scores[test_idx] = np.load(cached)
+            summaries.append(json.loads(meta.read_text()) if meta.exists() else {"fold": fold})
             continue
         if progress:
             print(f"cv: fold {fold + 1}/{k}: fitting {router_name} on {len(train_idx)} items, "
                   f"predicting {len(test_idx)}", file=sys.stderr)
+        started = time.perf_counter()
         router.fit(data.subset(train_idx))
+        fit_seconds = time.perf_counter() - started
         fold_scores = check_scores(router.predict(data.subset(test_idx).queries()), len(test_idx),
                                    len(data.models), router_name)
         scores[test_idx] = fold_scores
-        buf = __import__("io").BytesIO()
+        summary = {"fold": fold, "fit_seconds": round(fit_seconds, 1),
+                   "predict_seconds": round(time.perf_counter() - started - fit_seconds, 1),
+                   "n_train": int(len(train_idx)), "n_test": int(len(test_idx)), "cache_key": key,
+                   **getattr(router, "training_summary", dict)()}
+        summaries.append(summary)
+        if hasattr(router, "save"):
+            router.save(fitted_router_path(key))
+        buf = io.BytesIO()
         np.save(buf, fold_scores)
-        atomic_write_bytes(cached, buf.getvalue())
-    return scores, folds
+        atomic_write_text(meta, json.dumps(summary))
+        atomic_write_bytes(cached, buf.getvalue())  # written last: its presence marks the fold done
+    return scores, folds, summaries

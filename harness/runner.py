@@ -89,9 +89,18 @@ def _route(router: Router, cfg: EvalConfig, data: RoutingData) -> tuple[np.ndarr
     if cfg.protocol == "cv":
         ctx = lambda: RouterContext(models=data.models, seed=cfg.seed, profile=cfg.profile,  # noqa: E731
                                     options=dict(cfg.options))
-        scores, folds = protocols.cross_validate(lambda: build_router(cfg.router, ctx()), cfg.router,
-                                                 data, cfg.folds, cfg.seed)
-        return scores, {"folds": cfg.folds, "fold_sizes": np.bincount(folds).tolist()}
+        scores, folds, summaries = protocols.cross_validate(lambda: build_router(cfg.router, ctx()),
+                                                            cfg.router, data, cfg.folds, cfg.seed)
+        return scores, {"folds": cfg.folds, "fold_sizes": np.bincount(folds).tolist(), "training": summaries}
+    if cfg.protocol == "paper":
+        from harness import training_sets
+
+        sets = training_sets.load(data.models)
+        router.fit(sets.train, sets.valid)
+        info = {"training_sets": sets.used, "missing_training_sets": sets.missing, "partial": sets.partial,
+                "n_train": len(sets.train), "n_valid": len(sets.valid),
+                "training": [getattr(router, "training_summary", dict)()]}
+        return protocols.check_scores(router.predict(data.queries()), n, t, cfg.router), info
     raise HarnessError(f"protocol '{cfg.protocol}' is not available for router '{cfg.router}'")
 
 
@@ -115,11 +124,17 @@ def evaluate(cfg: EvalConfig, *, write: bool = True) -> list[BenchmarkResult]:
     router = build_router(cfg.router, RouterContext(models=models, seed=cfg.seed, profile=cfg.profile,
                                                     options=dict(cfg.options)))
     protocol = cfg.protocol if router.learns else "none"
+    if router.learns:
+        from routers.profiles import check_profile
+
+        check_profile(cfg.profile)
     profile = cfg.profile if router.learns else "-"
     started = time.perf_counter()
     datas = {b: store.load(b, models) for b in benchmarks}
     pooled = routing_data(datas, models)
     scores, route_info = _route(router, cfg, pooled)
+    if route_info.get("partial"):
+        protocol = "paper-partial"  # trained without some of the paper's training sets: say so in every row
     choice_all = np.argmax(scores, axis=1)
 
     results: list[BenchmarkResult] = []

@@ -1,0 +1,417 @@
+"""Lookahead routers: predict a latent representation of each candidate's response, route from it.
+
+``lookahead_mlm`` (masked-LM backbone; paper notes section 5). Joint layout, one sequence per item:
+
+    [CLS] x [SEP]  span_1 (m positions) [SEP]  ...  span_T (m positions) [SEP]
+
+A span holds candidate t's real response tokens where they are not masked and MID_t where they
+are: MID_t *is* the mask token (one per candidate; by default the backbone's unused vocabulary
+entries ``[unused0]``...). Span positions restart after the query for every candidate (the released
+SDPA path; ``span_positions=straight`` numbers them straight through). L_resp is the cross-entropy
+of the masked tokens of the first m response tokens, all candidates jointly; the routing head reads
+the [CLS] state (dense, GELU, LayerNorm, dropout, Linear(d, T)) with BCE on the binary labels.
+Curriculum: a span masks max(floor(len(y_t) * rate), 1) tokens from its end, rate growing linearly
+from ``curriculum_start`` to 1 over the first ``curriculum_alpha`` of training. At inference every
+span position is MID_t, so no response is needed. Loss = L_route + lam * L_resp.
+
+``lookahead_clm`` (causal-LM backbone): one new special token MID_t per candidate. Training runs
+x ‖ MID_t ‖ y_t for every t with next-token loss on y_t; r_t is the hidden state at MID_t; one
+shared scorer (dropout 0.1, Linear(d, 1)) turns each r_t into a routing logit (BCE), lam = 0.5.
+Inference is one pass over x ‖ MID_1 … MID_T with an attention mask that stops MID tokens from
+seeing each other and the same position id |x| for every MID_t (``clm_inference=separate`` runs the
+released T-sequence prediction instead; both give the same r_t, which the tests check).
+
+Ablations (registered variants; each is also an option of the base routers):
+``lookahead_mlm_nolm`` (lam=0: spans are always fully MID, no response modeling),
+``lookahead_mlm_nocurr`` (full masking from the first step), ``lookahead_mlm_startmask`` (mask from
+the start of the span), ``lookahead_mlm_randmask`` (random positions), ``lookahead_mlm_separate``
+(one sequence per candidate: x, one ID token, m [MASK] positions; the released ``mask.py`` model).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from routers import register_router
+from routers.backbones import load_model, load_tokenizer
+from routers.base import RouterContext, RoutingData
+from routers.labels import binary_labels
+from routers.neural import TorchRouter
+from routers.trainer import Example
+
+
+def curriculum_rate(progress: float, start: float, alpha: float) -> float:
+    """Share of each span to mask at training progress in [0, 1]: linear from start to 1 over alpha."""
+    if alpha <= 0:
+        return 1.0
+    return float(min(1.0, start + (1.0 - start) * progress / alpha))
+
+
+def masked_count(length: int, rate: float) -> int:
+    return 0 if length == 0 else min(length, max(int(math.floor(length * rate)), 1))
+
+
+def mask_positions(length: int, rate: float, mode: str, rng: np.random.Generator) -> np.ndarray:
+    """Which of a span's ``length`` real response positions are masked (boolean array)."""
+    n = masked_count(length, rate)
+    masked = np.zeros(length, dtype=bool)
+    if mode == "end":
+        masked[length - n:] = True
+    elif mode == "start":
+        masked[:n] = True
+    elif mode == "random":
+        masked[rng.choice(length, n, replace=False)] = True
+    else:
+        raise ValueError(f"unknown masking mode {mode!r}")
+    return masked
+
+
+def _mlm_parts(model: nn.Module):
+    """(encoder, token-prediction head) of a masked-LM model, so logits are computed only where needed."""
+    if hasattr(model, "bert") and hasattr(model, "cls"):
+        return model.bert, model.cls
+    if hasattr(model, "model") and hasattr(model, "head") and hasattr(model, "decoder"):  # ModernBERT
+        return model.model, lambda h: model.decoder(model.head(h))
+    raise TypeError(f"unsupported masked-LM architecture {type(model).__name__}")
+
+
+class RoutingHead(nn.Module):
+    """dense -> GELU -> LayerNorm -> dropout -> Linear(d, out)."""
+
+    def __init__(self, d: int, out: int, dropout: float = 0.1):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d), nn.Dropout(dropout), nn.Linear(d, out))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.net(h)
+
+
+class MLMRouterModel(nn.Module):
+    def __init__(self, backbone: str, n_models: int, separate: bool):
+        super().__init__()
+        from transformers import AutoModelForMaskedLM
+
+        self.mlm = load_model(backbone, AutoModelForMaskedLM)
+        self.encoder, self.token_head = _mlm_parts(self.mlm)
+        d = self.mlm.config.hidden_size
+        self.route = RoutingHead(d, 1 if separate else n_models)
+
+    def hidden(self, input_ids, attention_mask, position_ids):
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                            position_ids=position_ids).last_hidden_state
+
+
+@register_router("lookahead_mlm")
+class LookaheadMLM(TorchRouter):
+    families = ("classifier", "lookahead_mlm")
+    defaults: dict[str, Any] = {"mask_mode": "end", "curriculum": True, "separate": False,
+                                "span_positions": "restart", "mid_tokens": "unused"}
+
+    def __init__(self, ctx: RouterContext):
+        super().__init__(ctx)
+        for key, value in self.defaults.items():
+            self.settings.setdefault(key, value)
+        if isinstance(self.settings["curriculum"], str):
+            self.settings["curriculum"] = self.settings["curriculum"].lower() in ("1", "true", "yes")
+        if isinstance(self.settings["separate"], str):
+            self.settings["separate"] = self.settings["separate"].lower() in ("1", "true", "yes")
+        self.settings.setdefault("max_response_len", self.settings["span"])
+        self._rng = np.random.default_rng(ctx.seed)
+
+    # ---- model and vocabulary ------------------------------------------------------------------
+    def build(self) -> None:
+        s = self.settings
+        self.tokenizer = load_tokenizer(s["backbone"])
+        torch.manual_seed(self.ctx.seed)
+        self.model = MLMRouterModel(s["backbone"], len(self.models), s["separate"])
+        self.mid_ids = self._mid_token_ids()
+
+    def _mid_token_ids(self) -> list[int]:
+        """MID_t: the backbone's unused vocabulary entries when it has them, else new special tokens."""
+        vocab = self.tokenizer.get_vocab()
+        unused = [vocab.get(f"[unused{t}]") for t in range(len(self.models))]
+        if self.settings["mid_tokens"] == "unused" and all(i is not None for i in unused):
+            return unused
+        names = [f"[MID_{t}]" for t in range(len(self.models))]
+        self.tokenizer.add_special_tokens({"additional_special_tokens": names})
+        self.model.mlm.resize_token_embeddings(len(self.tokenizer))
+        self.settings["mid_tokens"] = "new"
+        return self.tokenizer.convert_tokens_to_ids(names)
+
+    # ---- examples --------------------------------------------------------------------------------
+    def make_examples(self, data: RoutingData, train: bool) -> list[Example]:
+        s = self.settings
+        q_enc = self.tokenizer(list(data.prompts), add_special_tokens=False, truncation=True,
+                               max_length=s["max_query_len"] - 2)["input_ids"]
+        labels = None if data.scores is None else binary_labels(data.scores)
+        examples = []
+        for i, uid in enumerate(data.uids):
+            features: dict[str, Any] = {"query": q_enc[i]}
+            if train and data.responses is not None:
+                features["responses"] = self.tokenizer(list(data.responses[i]), add_special_tokens=False,
+                                                       truncation=True, max_length=s["span"])["input_ids"]
+            if labels is not None:
+                features["labels"] = labels[i]
+            examples.append(Example(uid=uid, features=features,
+                                    scores=None if data.scores is None else data.scores[i]))
+        return examples
+
+    def collate(self, examples: Sequence[Example], train: bool) -> dict[str, Any]:
+        # masking depends on training progress, so the tensors are built in loss() / scores()
+        return {"examples": list(examples), "train": train}
+
+    def _layout(self, ex: Example, rate: float | None) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
+        """Rows of (input ids, position ids, MLM labels) for one item: one row (joint) or T (separate).
+
+        ``rate=None``: inference, every span position is MID_t."""
+        s, tok = self.settings, self.tokenizer
+        cls, sep = tok.cls_token_id, tok.sep_token_id
+        m, query = s["span"], ex.features["query"]
+        head = [cls, *query, sep]
+        base = len(head)
+        rows_ids, rows_pos, rows_lab = [], [], []
+        ids, pos, lab = list(head), list(range(base)), [-100] * base
+        for t, mid in enumerate(self.mid_ids):
+            span_ids, span_lab = [mid] * m, [-100] * m
+            response = ex.features.get("responses", [[]] * len(self.mid_ids))[t] if rate is not None else []
+            if rate is not None and response:
+                masked = mask_positions(len(response), rate, s["mask_mode"], self._rng)
+                for j, token in enumerate(response):
+                    if masked[j]:
+                        span_lab[j] = token  # predicted at MID_t
+                    else:
+                        span_ids[j] = token  # shown as is
+            if s["separate"]:
+                # released mask.py: x, one ID token, m [MASK] positions; loss on the masked response
+                mask_id = tok.mask_token_id
+                sep_ids = [mid] + [mask_id if x == mid else x for x in span_ids] + [sep]
+                rows_ids.append(head + sep_ids)
+                rows_pos.append(list(range(base + m + 2)))
+                rows_lab.append([-100] * (base + 1) + span_lab + [-100])
+                continue
+            start = base if s["span_positions"] == "restart" else len(ids)
+            ids += span_ids + [sep]
+            pos += list(range(start, start + m + 1))
+            lab += span_lab + [-100]
+        if not s["separate"]:
+            rows_ids, rows_pos, rows_lab = [ids], [pos], [lab]
+        return rows_ids, rows_pos, rows_lab
+
+    def _tensors(self, examples: Sequence[Example], rate: float | None) -> dict[str, torch.Tensor]:
+        rows = [self._layout(e, rate) for e in examples]
+        flat_ids = [r for ids, _, _ in rows for r in ids]
+        flat_pos = [r for _, pos, _ in rows for r in pos]
+        flat_lab = [r for _, _, lab in rows for r in lab]
+        width = max(len(r) for r in flat_ids)
+        pad = self.tokenizer.pad_token_id
+        n = len(flat_ids)
+        ids = torch.full((n, width), pad, dtype=torch.long)
+        pos = torch.zeros((n, width), dtype=torch.long)
+        lab = torch.full((n, width), -100, dtype=torch.long)
+        att = torch.zeros((n, width), dtype=torch.long)
+        for r in range(n):
+            k = len(flat_ids[r])
+            ids[r, :k], pos[r, :k], lab[r, :k], att[r, :k] = (torch.tensor(flat_ids[r]), torch.tensor(flat_pos[r]),
+                                                              torch.tensor(flat_lab[r]), 1)
+        return {"input_ids": ids, "position_ids": pos, "mlm_labels": lab, "attention_mask": att}
+
+    def _forward(self, model: MLMRouterModel, batch: dict[str, torch.Tensor], n_items: int):
+        hidden = model.hidden(batch["input_ids"], batch["attention_mask"], batch["position_ids"])
+        if self.settings["separate"]:
+            id_pos = self._id_positions(batch)
+            logits = model.route(hidden[torch.arange(hidden.size(0)), id_pos]).view(n_items, len(self.models))
+        else:
+            logits = model.route(hidden[:, 0])
+        return hidden, logits
+
+    def _id_positions(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Separate variant: the ID token sits right after [CLS] x [SEP]."""
+        m = self.settings["span"]
+        lengths = batch["attention_mask"].sum(dim=1)
+        return lengths - m - 2
+
+    def rate(self, progress: float) -> float:
+        s = self.settings
+        if s["lam"] == 0:
+            return 1.0  # no response modeling: responses are never shown (they are absent at test time)
+        if not s["curriculum"]:
+            return 1.0
+        return curriculum_rate(progress, s["curriculum_start"], s["curriculum_alpha"])
+
+    def loss(self, model, batch, progress):
+        examples = batch["examples"]
+        tensors = self._tensors(examples, self.rate(progress))
+        hidden, logits = self._forward(model, tensors, len(examples))
+        labels = torch.tensor(np.stack([e.features["labels"] for e in examples]))
+        loss = F.binary_cross_entropy_with_logits(logits, labels)
+        lam = self.settings["lam"]
+        targets = tensors["mlm_labels"]
+        where = targets != -100
+        if lam and where.any():
+            token_logits = model.token_head(hidden[where])
+            loss = loss + lam * F.cross_entropy(token_logits, targets[where])
+        return loss
+
+    def scores(self, model, batch):
+        examples = batch["examples"]
+        _, logits = self._forward(model, self._tensors(examples, None), len(examples))
+        return logits
+
+
+def _variant(name: str, **overrides: Any) -> None:
+    """Register an ablation as its own router name with fixed option overrides."""
+
+    def factory(ctx: RouterContext) -> LookaheadMLM:
+        ctx.options = {**overrides, **ctx.options}
+        router = LookaheadMLM(ctx)
+        router.settings["variant"] = name
+        return router
+
+    register_router(name)(factory)
+
+
+_variant("lookahead_mlm_nolm", lam=0.0)
+_variant("lookahead_mlm_nocurr", curriculum=False)
+_variant("lookahead_mlm_startmask", mask_mode="start")
+_variant("lookahead_mlm_randmask", mask_mode="random")
+_variant("lookahead_mlm_separate", separate=True)
+
+
+# ------------------------------------------------------------------------------------------------
+class CLMRouterModel(nn.Module):
+    def __init__(self, backbone: str, n_models: int, num_layers: int | None, vocab_size: int | None):
+        super().__init__()
+        from transformers import AutoModelForCausalLM
+
+        self.lm = load_model(backbone, AutoModelForCausalLM, vocab_size=vocab_size)
+        if num_layers:  # CPU profile: keep the first layers only (documented cost)
+            self.lm.model.layers = self.lm.model.layers[:num_layers]
+            self.lm.config.num_hidden_layers = num_layers
+        self.scorer = nn.Sequential(nn.Dropout(0.1), nn.Linear(self.lm.config.hidden_size, 1))
+
+    def hidden(self, input_ids, attention_mask, position_ids=None):
+        return self.lm.model(input_ids=input_ids, attention_mask=attention_mask,
+                             position_ids=position_ids).last_hidden_state
+
+
+@register_router("lookahead_clm")
+class LookaheadCLM(TorchRouter):
+    families = ("classifier", "lookahead_clm")
+
+    def __init__(self, ctx: RouterContext):
+        super().__init__(ctx)
+        self.settings.setdefault("clm_inference", "joint")
+
+    def build(self) -> None:
+        s = self.settings
+        self.tokenizer = load_tokenizer(s["backbone"])
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        names = [f"<|mid_{t}|>" for t in range(len(self.models))]
+        self.tokenizer.add_special_tokens({"additional_special_tokens": names})
+        torch.manual_seed(self.ctx.seed)
+        self.model = CLMRouterModel(s["backbone"], len(self.models), s.get("num_layers"), vocab_size=None)
+        self.model.lm.resize_token_embeddings(len(self.tokenizer))
+        self.mid_ids = self.tokenizer.convert_tokens_to_ids(names)
+
+    def make_examples(self, data: RoutingData, train: bool) -> list[Example]:
+        s = self.settings
+        queries = self.tokenizer(list(data.prompts), add_special_tokens=False, truncation=True,
+                                 max_length=s["max_query_len"])["input_ids"]
+        labels = None if data.scores is None else binary_labels(data.scores)
+        examples = []
+        for i, uid in enumerate(data.uids):
+            features: dict[str, Any] = {"query": queries[i]}
+            if train and data.responses is not None:
+                features["responses"] = self.tokenizer(list(data.responses[i]), add_special_tokens=False,
+                                                       truncation=True, max_length=s["max_response_len"])["input_ids"]
+            if labels is not None:
+                features["labels"] = labels[i]
+            examples.append(Example(uid=uid, features=features,
+                                    scores=None if data.scores is None else data.scores[i]))
+        return examples
+
+    def collate(self, examples: Sequence[Example], train: bool) -> dict[str, Any]:
+        return {"examples": list(examples), "train": train}
+
+    def _pad(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        att = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, :len(r)], att[i, :len(r)] = torch.tensor(r), 1
+        return ids, att
+
+    def separate_representations(self, model: CLMRouterModel, examples: Sequence[Example],
+                                 with_responses: bool) -> tuple[torch.Tensor, torch.Tensor, list]:
+        """r (n, T, d) from T sequences x ‖ MID_t [‖ y_t]; also hidden states and response spans."""
+        rows, spans = [], []
+        for e in examples:
+            for t, mid in enumerate(self.mid_ids):
+                response = e.features["responses"][t] if with_responses else []
+                rows.append([*e.features["query"], mid, *response])
+                spans.append((len(e.features["query"]), response))
+        ids, att = self._pad(rows)
+        hidden = model.hidden(ids, att)
+        mid_pos = torch.tensor([p for p, _ in spans])
+        r = hidden[torch.arange(len(rows)), mid_pos].view(len(examples), len(self.mid_ids), -1)
+        return r, hidden, spans
+
+    def joint_representations(self, model: CLMRouterModel, examples: Sequence[Example]) -> torch.Tensor:
+        """r (n, T, d) from one pass over x ‖ MID_1 … MID_T: MIDs see the query and themselves only,
+        and all sit at position |x| (rotary positions), so each r_t equals its separate-sequence value."""
+        n_mid = len(self.mid_ids)
+        rows = [[*e.features["query"], *self.mid_ids] for e in examples]
+        ids, att = self._pad(rows)
+        width = ids.size(1)
+        allowed = torch.zeros((len(rows), width, width), dtype=torch.bool)
+        positions = torch.zeros((len(rows), width), dtype=torch.long)
+        causal = torch.tril(torch.ones(width, width, dtype=torch.bool))
+        for i, e in enumerate(examples):
+            q = len(e.features["query"])
+            allowed[i, :q, :q] = causal[:q, :q]
+            positions[i, :q] = torch.arange(q)
+            for t in range(n_mid):
+                allowed[i, q + t, :q] = True
+                allowed[i, q + t, q + t] = True
+                positions[i, q + t] = q
+            for p in range(q + n_mid, width):  # padding: itself only, never used
+                allowed[i, p, p] = True
+                positions[i, p] = p
+        dtype = next(model.parameters()).dtype
+        mask = torch.zeros((len(rows), 1, width, width), dtype=dtype)
+        mask.masked_fill_(~allowed.unsqueeze(1), torch.finfo(dtype).min)
+        hidden = model.hidden(ids, mask, positions)
+        index = torch.tensor([[len(e.features["query"]) + t for t in range(n_mid)] for e in examples])
+        return hidden[torch.arange(len(rows)).unsqueeze(1), index]
+
+    def loss(self, model, batch, progress):
+        examples = batch["examples"]
+        r, hidden, spans = self.separate_representations(model, examples, with_responses=True)
+        logits = model.scorer(r).squeeze(-1)
+        labels = torch.tensor(np.stack([e.features["labels"] for e in examples]))
+        loss = F.binary_cross_entropy_with_logits(logits, labels)
+        # next-token loss on y_t: the state at MID_t predicts y_0, the state at y_j predicts y_{j+1}
+        rows, cols, targets = [], [], []
+        for row, (mid_pos, response) in enumerate(spans):
+            for j, token in enumerate(response):
+                rows.append(row)
+                cols.append(mid_pos + j)
+                targets.append(token)
+        if targets and self.settings["lam"]:
+            token_logits = model.lm.lm_head(hidden[torch.tensor(rows), torch.tensor(cols)])
+            loss = loss + self.settings["lam"] * F.cross_entropy(token_logits, torch.tensor(targets))
+        return loss
+
+    def scores(self, model, batch):
+        examples = batch["examples"]
+        if self.settings["clm_inference"] == "separate":
+            r, _, _ = self.separate_representations(model, examples, with_responses=False)
+        else:
+            r = self.joint_representations(model, examples)
+        return model.scorer(r).squeeze(-1)

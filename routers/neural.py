@@ -1,0 +1,142 @@
+"""Shared base of the learned torch routers (MLC, ZOOTER, RouterDC, Lookahead).
+
+It owns what every such router does the same way: resolving the profile's settings, choosing and
+splitting the training items, calling the shared trainer, batched prediction, saving / loading a
+fitted router, and the cost hooks. A subclass only says how to build its model, turn items into
+examples, collate them, and compute its loss and its routing scores.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from harness.errors import HarnessError
+from routers import profiles
+from routers.base import Router, RouterContext, RoutingData
+from routers.labels import informative
+from routers.trainer import Example, TrainHistory, predict, set_seed, train
+
+
+def training_split(data: RoutingData, settings: dict[str, Any], seed: int,
+                   carve_valid: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, valid) of informative items, capped per benchmark, seeded."""
+    rng = np.random.default_rng([seed, 17])
+    keep = np.flatnonzero(informative(data.scores))
+    cap = settings.get("cap_per_benchmark")
+    if cap:
+        labels = np.asarray(data.benchmarks)[keep]
+        parts = []
+        for name in sorted(set(labels)):
+            members = keep[labels == name]
+            parts.append(members if len(members) <= cap else np.sort(rng.choice(members, cap, replace=False)))
+        keep = np.concatenate(parts)
+    limit = settings.get("max_train_items")
+    if limit and len(keep) > limit:
+        keep = np.sort(rng.choice(keep, limit, replace=False))
+    if not carve_valid:
+        return keep, np.array([], dtype=np.int64)
+    shuffled = rng.permutation(keep)
+    n_valid = max(1, int(round(len(keep) * settings.get("valid_fraction", 0.1))))
+    return np.sort(shuffled[n_valid:]), np.sort(shuffled[:n_valid])
+
+
+class TorchRouter(Router):
+    learns = True
+    families: tuple[str, ...] = ("classifier",)
+
+    def __init__(self, ctx: RouterContext):
+        super().__init__(ctx)
+        if len(self.models) < 2:
+            raise HarnessError(f"a pool needs at least two models, got {len(self.models)}")
+        self.settings = profiles.settings(ctx.profile, *self.families, options=ctx.options)
+        self.model = None
+        self.tokenizer = None
+        self.history: TrainHistory | None = None
+
+    # ---- what a subclass provides -------------------------------------------------------------
+    def build(self) -> None:
+        """Create ``self.tokenizer`` and ``self.model`` (pretrained backbone, fresh head)."""
+        raise NotImplementedError
+
+    def make_examples(self, data: RoutingData, train: bool) -> list[Example]:
+        raise NotImplementedError
+
+    def collate(self, examples: Sequence[Example], train: bool) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def loss(self, model, batch: dict[str, Any], progress: float):
+        raise NotImplementedError
+
+    def scores(self, model, batch: dict[str, Any]):
+        raise NotImplementedError
+
+    def prepare_training(self, examples: list[Example]) -> None:
+        """Hook run after the model is built and before training (e.g. RouterDC's clusters)."""
+
+    # ---- shared --------------------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        return {"family": type(self).__name__, "profile": self.ctx.profile, "seed": self.ctx.seed,
+                **self.settings}
+
+    def _threads(self) -> None:
+        import torch
+
+        if self.settings.get("num_threads"):
+            torch.set_num_threads(int(self.settings["num_threads"]))
+
+    def fit(self, train_data: RoutingData, valid: RoutingData | None = None) -> None:
+        self._threads()
+        set_seed(self.ctx.seed)
+        train_idx, valid_idx = training_split(train_data, self.settings, self.ctx.seed, carve_valid=valid is None)
+        if valid is not None:
+            valid = valid.subset(np.flatnonzero(informative(valid.scores)))
+        else:
+            valid = train_data.subset(valid_idx)
+        if len(train_idx) == 0:
+            raise HarnessError("no informative training items (every candidate scores the same on all)")
+        self.build()
+        train_set = self.make_examples(train_data.subset(train_idx), True)
+        valid_set = self.make_examples(valid, False)
+        self.prepare_training(train_set)
+        s = self.settings
+        self.history = train(self.model, train_set, valid_set, collate=self.collate, loss_fn=self.loss,
+                             score_fn=self.scores, epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"],
+                             eval_every=s["eval_every"], seed=self.ctx.seed,
+                             desc=f"{type(self).__name__} ({len(train_set)} items)")
+
+    def predict(self, items: RoutingData) -> np.ndarray:
+        if self.model is None:
+            raise HarnessError(f"{type(self).__name__}: predict() before fit()")
+        self._threads()
+        examples = self.make_examples(items, False)
+        return predict(self.model, examples, self.collate, self.scores, self.settings["batch_size"] * 2)
+
+    def init_untrained(self) -> None:
+        self.build()
+
+    def parameter_count(self) -> int:
+        return 0 if self.model is None else int(sum(p.numel() for p in self.model.parameters()))
+
+    def training_summary(self) -> dict[str, Any]:
+        return self.history.summary() if self.history else {}
+
+    def save(self, path: Path) -> None:
+        import io
+
+        import torch
+
+        from harness.io import atomic_write_bytes
+
+        buf = io.BytesIO()
+        torch.save({"state": self.model.state_dict(), "config": self.config(),
+                    "history": self.training_summary()}, buf)
+        atomic_write_bytes(Path(path), buf.getvalue())
+
+    def load(self, path: Path) -> None:
+        import torch
+
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        self.build()
+        self.model.load_state_dict(payload["state"])

@@ -1,0 +1,95 @@
+"""Profiles: named sets of hyperparameters for the learned routers.
+
+- ``smoke``: minutes; tiny random backbones and a few steps (tests, CI).
+- ``cpu``: the default here: the offline backbones, sized so a full 5-fold cv run fits the
+  2-core machine (see README, "CPU profile").
+- ``paper``: the paper's backbones and hyperparameters (needs a GPU and the hub).
+
+A router reads its family's settings with :func:`settings`; ``OPTIONS="key=value"`` overrides any
+of them, and the resolved values are recorded in the run file.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from harness.errors import HarnessError
+
+PROFILES = ("smoke", "cpu", "paper")
+
+_COMMON: dict[str, dict[str, Any]] = {
+    "smoke": dict(epochs=1, batch_size=8, lr=5e-4, max_query_len=32, eval_every=20, max_train_items=64,
+                  valid_fraction=0.2, cap_per_benchmark=None, num_threads=2),
+    "cpu": dict(epochs=2, batch_size=16, lr=5e-5, max_query_len=128, eval_every=100, max_train_items=None,
+                valid_fraction=0.1, cap_per_benchmark=1000, num_threads=2),
+    "paper": dict(epochs=2, batch_size=64, lr=5e-5, max_query_len=2048, eval_every=100, max_train_items=None,
+                  valid_fraction=0.1, cap_per_benchmark=None, num_threads=None),
+}
+
+# Family-specific settings layered over the common ones.
+_FAMILY: dict[str, dict[str, dict[str, Any]]] = {
+    "classifier": {
+        "smoke": dict(backbone="tiny-bert"),
+        "cpu": dict(backbone="minilm"),
+        "paper": dict(backbone="modernbert-base"),
+    },
+    "zooter": {  # KL target temperature: paper text softmax(scores); released scripts 0.1
+        "smoke": dict(kl_temperature=0.1), "cpu": dict(kl_temperature=0.1), "paper": dict(kl_temperature=1.0),
+    },
+    "routerdc": {
+        "smoke": dict(top_k=3, last_k=3, negatives=3, n_clusters=4, cluster_weight=1.0),
+        "cpu": dict(top_k=3, last_k=3, negatives=3, n_clusters=8, cluster_weight=1.0),
+        "paper": dict(top_k=3, last_k=3, negatives=3, n_clusters=8, cluster_weight=1.0),
+    },
+    "lookahead_mlm": {
+        "smoke": dict(backbone="tiny-bert", span=8, lam=0.2, curriculum_start=0.0, curriculum_alpha=0.4,
+                      max_response_len=8),
+        # cpu: MiniLM has 512 positions; spans restart their positions after the query, so
+        # query (<=128) + [SEP] + one span (m=32) + [SEP] stays well inside them.
+        "cpu": dict(backbone="minilm", span=32, lam=0.2, curriculum_start=0.0, curriculum_alpha=0.4,
+                    epochs=2),
+        "paper": dict(backbone="modernbert-base", span=64, lam=0.2, curriculum_start=0.0, curriculum_alpha=0.4,
+                      epochs=4),
+    },
+    "lookahead_clm": {
+        "smoke": dict(backbone="tiny-llama", lam=0.5, max_response_len=8, num_layers=None),
+        "cpu": dict(backbone="smollm2-135m-instruct-gguf", lam=0.5, max_query_len=96, max_response_len=32,
+                    num_layers=6, epochs=1, batch_size=8),
+        "paper": dict(backbone="smollm2-135m", lam=0.5, max_response_len=2048, num_layers=None, epochs=2),
+    },
+}
+
+
+def check_profile(name: str) -> str:
+    if name not in PROFILES:
+        raise HarnessError(f"unknown profile '{name}' (known: {', '.join(PROFILES)})")
+    return name
+
+
+def settings(profile: str, *families: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Common settings, then each family's, then the user's OPTIONS (parsed to the default's type)."""
+    check_profile(profile)
+    out = dict(_COMMON[profile])
+    for family in families:
+        out.update(_FAMILY.get(family, {}).get(profile, {}))
+    for key, value in (options or {}).items():
+        out[key] = _coerce(key, value, out.get(key))
+    return out
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    if value.lower() in ("none", "null"):
+        return None
+    try:
+        if isinstance(default, bool):
+            return value.lower() in ("1", "true", "yes")
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if default is None and value.replace(".", "", 1).replace("e-", "", 1).isdigit():
+            return float(value) if any(c in value for c in ".e") else int(value)
+    except ValueError:
+        raise HarnessError(f"option {key}={value!r}: expected a {type(default).__name__}") from None
+    return value

@@ -1,0 +1,137 @@
+"""The one trainer every learned torch router uses.
+
+A plain torch loop: AdamW, cosine schedule with warm-up, seeded shuffling, dynamic padding (the
+router's ``collate`` pads each batch to its longest item), evaluation on a validation split every
+``eval_every`` steps by the mean per-item-normalized score of the chosen candidate (the authors'
+"eval_reward"), and the best checkpoint restored at the end. Multi-GPU training for the `paper`
+profile is the business of the transformers Trainer / accelerate, see the README.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import random
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from routers.labels import per_item_normalized
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+@dataclass
+class Example:
+    """One training or test item as a router's model consumes it."""
+
+    uid: str
+    features: dict[str, Any]
+    scores: np.ndarray | None = None  # raw ground-truth scores of the T candidates
+
+
+@dataclass
+class TrainHistory:
+    steps: int = 0
+    losses: list[float] = field(default_factory=list)
+    evals: list[tuple[int, float]] = field(default_factory=list)  # (step, eval_reward)
+    best_step: int = 0
+    best_reward: float = -math.inf
+    seen_uids: set[str] = field(default_factory=set)  # every uid a training batch contained
+    seconds: float = 0.0
+    samples: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        return {"steps": self.steps, "best_step": self.best_step, "best_eval_reward": self.best_reward,
+                "final_loss": self.losses[-1] if self.losses else None, "seconds": round(self.seconds, 1),
+                "samples_per_s": round(self.samples / self.seconds, 2) if self.seconds else None}
+
+
+Batch = dict[str, Any]
+LossFn = Callable[[torch.nn.Module, Batch, float], torch.Tensor]
+ScoreFn = Callable[[torch.nn.Module, Batch], torch.Tensor]
+CollateFn = Callable[[Sequence[Example], bool], Batch]
+
+
+def eval_reward(scores: np.ndarray, truth: np.ndarray) -> float:
+    """Mean per-item-normalized score of the argmax candidate (1 = always a best candidate)."""
+    choice = np.argmax(scores, axis=1)
+    return float(per_item_normalized(truth)[np.arange(len(choice)), choice].mean())
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, examples: Sequence[Example], collate: CollateFn, score_fn: ScoreFn,
+            batch_size: int) -> np.ndarray:
+    model.eval()
+    out = []
+    for start in range(0, len(examples), batch_size):
+        batch = collate(examples[start:start + batch_size], False)
+        out.append(score_fn(model, batch).float().cpu().numpy())
+    return np.concatenate(out, axis=0) if out else np.zeros((0, 0))
+
+
+def train(model: torch.nn.Module, train_set: Sequence[Example], valid_set: Sequence[Example], *,
+          collate: CollateFn, loss_fn: LossFn, score_fn: ScoreFn, epochs: int, batch_size: int, lr: float,
+          eval_every: int, seed: int, weight_decay: float = 0.01, warmup_ratio: float = 0.05,
+          max_grad_norm: float = 1.0, desc: str = "train", progress: bool = True) -> TrainHistory:
+    """Fit ``model`` in place and restore the checkpoint with the best validation eval_reward."""
+    import time
+
+    from tqdm.auto import tqdm
+    from transformers import get_cosine_schedule_with_warmup
+
+    set_seed(seed)
+    history = TrainHistory()
+    steps_per_epoch = max(1, math.ceil(len(train_set) / batch_size))
+    total = steps_per_epoch * epochs
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
+                                  weight_decay=weight_decay)
+    schedule = get_cosine_schedule_with_warmup(optimizer, int(warmup_ratio * total), total)
+    valid_truth = np.stack([e.scores for e in valid_set]) if valid_set else None
+    best_state = None
+    generator = np.random.default_rng(seed)
+    started = time.perf_counter()
+    bar = tqdm(total=total, desc=desc, disable=not progress, file=sys.stderr, mininterval=5)
+
+    def evaluate() -> None:
+        nonlocal best_state
+        if valid_truth is None:
+            return
+        reward = eval_reward(predict(model, valid_set, collate, score_fn, batch_size * 2), valid_truth)
+        history.evals.append((history.steps, reward))
+        if reward > history.best_reward:
+            history.best_reward, history.best_step = reward, history.steps
+            best_state = copy.deepcopy(model.state_dict())
+        bar.set_postfix(eval_reward=f"{reward:.3f}", best=f"{history.best_reward:.3f}")
+
+    for _ in range(epochs):
+        order = generator.permutation(len(train_set))
+        for start in range(0, len(order), batch_size):
+            model.train()
+            chunk = [train_set[i] for i in order[start:start + batch_size]]
+            history.seen_uids.update(e.uid for e in chunk)
+            loss = loss_fn(model, collate(chunk, True), history.steps / total)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+            optimizer.step()
+            schedule.step()
+            history.steps += 1
+            history.samples += len(chunk)
+            history.losses.append(float(loss.detach()))
+            bar.update(1)
+            if history.steps % eval_every == 0:
+                evaluate()
+        if not history.evals or history.evals[-1][0] != history.steps:
+            evaluate()  # also at the end of every epoch
+    bar.close()
+    history.seconds = time.perf_counter() - started
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history

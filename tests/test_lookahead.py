@@ -1,0 +1,127 @@
+"""Mechanics of the Lookahead routers on tiny random configs (real tokenizers, real items)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from harness import store
+from harness.runner import routing_data
+from routers import build_router
+from routers.base import RouterContext
+from routers.lookahead import curriculum_rate, mask_positions, masked_count
+
+POOL = ["Yi-1.5-34B-Chat", "internlm2_5-20b-chat", "Qwen2.5-Coder-7B-Instruct"]
+
+
+@pytest.fixture(scope="module")
+def items():
+    datas = {b: store.load(b, POOL) for b in ["gsm8k", "humaneval"]}
+    return routing_data(datas, POOL)
+
+
+def _router(name: str, **options):
+    router = build_router(name, RouterContext(models=POOL, profile="smoke", seed=0, options=options))
+    router.init_untrained()
+    return router
+
+
+def test_curriculum_schedule_and_masked_share():
+    assert curriculum_rate(0.0, 0.0, 0.4) == 0.0
+    assert curriculum_rate(0.2, 0.0, 0.4) == pytest.approx(0.5)
+    assert curriculum_rate(0.4, 0.0, 0.4) == 1.0 and curriculum_rate(0.9, 0.3, 0.2) == 1.0
+    assert curriculum_rate(0.1, 0.3, 0.2) == pytest.approx(0.65)
+    rng = np.random.default_rng(0)
+    for length, rate, expected in [(10, 0.0, 1), (10, 0.25, 2), (10, 0.99, 9), (10, 1.0, 10), (0, 0.5, 0)]:
+        assert masked_count(length, rate) == expected
+        masked = mask_positions(length, rate, "end", rng)
+        assert masked.sum() == expected and (expected == 0 or masked[-expected:].all())
+    assert mask_positions(10, 0.3, "start", rng)[:3].all()
+    assert mask_positions(10, 0.3, "random", rng).sum() == 3
+
+
+def test_mlm_loss_covers_exactly_the_masked_mid_positions(items):
+    router = _router("lookahead_mlm")
+    example = router.make_examples(items.subset([0]), train=True)[0]
+    for rate in (0.0, 0.5, 1.0):
+        (ids,), (pos,), (labels,) = router._layout(example, rate)
+        ids, labels = np.array(ids), np.array(labels)
+        m = router.settings["span"]
+        base = len(example.features["query"]) + 2
+        for t, mid in enumerate(router.mid_ids):
+            span = slice(base + t * (m + 1), base + t * (m + 1) + m)
+            response = example.features["responses"][t]
+            n_masked = masked_count(len(response), rate)
+            # loss positions are the masked real tokens: they hold MID_t and carry the true token
+            assert (labels[span] != -100).sum() == n_masked
+            assert (ids[span][labels[span] != -100] == mid).all()
+            assert (labels[span][labels[span] != -100] == np.array(response)[len(response) - n_masked:]).all()
+            # positions past a short response are MID_t without loss
+            assert (ids[span][len(response):] == mid).all() and (labels[span][len(response):] == -100).all()
+        # spans restart their positions after the query
+        assert pos[base] == pos[base + m + 1] == base
+    (ids,), _, (labels,) = router._layout(example, None)
+    assert (np.array(labels) == -100).all()  # inference: every span position is MID_t, no labels
+    assert set(ids[base:]) <= set(router.mid_ids) | {router.tokenizer.sep_token_id}
+
+
+def test_mid_tokens_are_trained(items):
+    router = build_router("lookahead_mlm", RouterContext(models=POOL, profile="smoke", seed=0,
+                                                         options={"max_train_items": 24, "epochs": 1}))
+    router.build()
+    before = router.model.mlm.get_input_embeddings().weight[router.mid_ids].detach().clone()
+    router.fit(items)
+    after = router.model.mlm.get_input_embeddings().weight[router.mid_ids].detach()
+    assert router.settings["mid_tokens"] == "unused"
+    assert router.tokenizer.convert_ids_to_tokens(router.mid_ids) == ["[unused0]", "[unused1]", "[unused2]"]
+    assert not torch.allclose(before, after)
+
+
+def test_clm_adds_new_mid_tokens(items):
+    router = _router("lookahead_clm")
+    names = router.tokenizer.convert_ids_to_tokens(router.mid_ids)
+    assert names == ["<|mid_0|>", "<|mid_1|>", "<|mid_2|>"]
+    assert router.model.lm.get_input_embeddings().weight.shape[0] == len(router.tokenizer)
+
+
+def test_clm_joint_pass_isolates_mid_tokens(items):
+    router = _router("lookahead_clm")
+    model = router.model.eval()
+    examples = router.make_examples(items.subset([0, 1500 % len(items)]), train=False)
+    with torch.no_grad():
+        joint = router.joint_representations(model, examples)
+        separate, _, _ = router.separate_representations(model, examples, with_responses=False)
+        assert torch.allclose(joint, separate, atol=1e-5)  # same r_t for every t, not only t=1
+        emb = model.lm.get_input_embeddings().weight
+        for t in range(len(POOL)):
+            saved = emb[router.mid_ids[t]].clone()
+            emb[router.mid_ids[t]] += 1.0
+            perturbed = router.joint_representations(model, examples)
+            emb[router.mid_ids[t]] = saved
+            for s in range(len(POOL)):
+                same = torch.allclose(perturbed[:, s], joint[:, s], atol=1e-6)
+                assert same == (s != t), (t, s)
+
+
+def test_clm_training_and_inference_representations_agree_for_one_candidate(items):
+    router = _router("lookahead_clm")
+    model = router.model.eval()
+    examples = router.make_examples(items.subset([3]), train=True)
+    with torch.no_grad():
+        trained, _, _ = router.separate_representations(model, examples, with_responses=True)
+        inferred = router.joint_representations(model, examples)
+    # causal attention: the response after MID_t cannot change the state at MID_t
+    assert torch.allclose(trained[:, 0], inferred[:, 0], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["lookahead_mlm", "lookahead_mlm_separate", "lookahead_clm"])
+def test_scores_shape_and_determinism(items, name):
+    sub = items.subset(np.arange(0, len(items), 7))
+    outputs = []
+    for _ in range(2):
+        router = build_router(name, RouterContext(models=POOL, profile="smoke", seed=3,
+                                                  options={"max_train_items": 24}))
+        router.fit(sub)
+        outputs.append(router.predict(sub.subset(np.arange(10)).queries()))
+    assert outputs[0].shape == (10, len(POOL))
+    assert np.array_equal(np.argmax(outputs[0], 1), np.argmax(outputs[1], 1))
