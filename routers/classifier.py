@@ -47,7 +47,7 @@ class PooledEncoder(nn.Module):
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.causal:
             last = attention_mask.sum(dim=1) - 1
-            return hidden[torch.arange(hidden.size(0)), last]
+            return hidden[torch.arange(hidden.size(0), device=hidden.device), last]
         return hidden[:, 0]
 
 
@@ -195,11 +195,13 @@ class RouterDC(QueryClassifier):
         from sklearn.cluster import KMeans
 
         emb = []
+        from routers.trainer import model_device, to_device
+
         with torch.no_grad():
             self.model.eval()
             for start in range(0, len(examples), 64):
-                batch = self.collate(examples[start:start + 64], False)
-                emb.append(self.model.embed(batch["input_ids"], batch["attention_mask"]).numpy())
+                batch = to_device(self.collate(examples[start:start + 64], False), model_device(self.model))
+                emb.append(self.model.embed(batch["input_ids"], batch["attention_mask"]).float().cpu().numpy())
         emb = np.concatenate(emb)
         emb /= np.linalg.norm(emb, axis=1, keepdims=True) + 1e-12
         k = min(self.settings["n_clusters"], len(examples))

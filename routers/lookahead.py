@@ -218,13 +218,16 @@ class LookaheadMLM(TorchRouter):
             k = len(flat_ids[r])
             ids[r, :k], pos[r, :k], lab[r, :k], att[r, :k] = (torch.tensor(flat_ids[r]), torch.tensor(flat_pos[r]),
                                                               torch.tensor(flat_lab[r]), 1)
-        return {"input_ids": ids, "position_ids": pos, "mlm_labels": lab, "attention_mask": att}
+        device = self.device
+        return {"input_ids": ids.to(device), "position_ids": pos.to(device), "mlm_labels": lab.to(device),
+                "attention_mask": att.to(device)}
 
     def _forward(self, model: MLMRouterModel, batch: dict[str, torch.Tensor], n_items: int):
         hidden = model.hidden(batch["input_ids"], batch["attention_mask"], batch["position_ids"])
         if self.settings["separate"]:
             id_pos = self._id_positions(batch)
-            logits = model.route(hidden[torch.arange(hidden.size(0)), id_pos]).view(n_items, len(self.models))
+            logits = model.route(hidden[torch.arange(hidden.size(0), device=hidden.device), id_pos]).view(
+                n_items, len(self.models))
         else:
             logits = model.route(hidden[:, 0])
         return hidden, logits
@@ -247,7 +250,7 @@ class LookaheadMLM(TorchRouter):
         examples = batch["examples"]
         tensors = self._tensors(examples, self.rate(progress))
         hidden, logits = self._forward(model, tensors, len(examples))
-        labels = torch.tensor(np.stack([e.features["labels"] for e in examples]))
+        labels = torch.tensor(np.stack([e.features["labels"] for e in examples]), device=logits.device)
         loss = F.binary_cross_entropy_with_logits(logits, labels)
         lam = self.settings["lam"]
         targets = tensors["mlm_labels"]
@@ -345,7 +348,7 @@ class LookaheadCLM(TorchRouter):
         att = torch.zeros((len(rows), width), dtype=torch.long)
         for i, r in enumerate(rows):
             ids[i, :len(r)], att[i, :len(r)] = torch.tensor(r), 1
-        return ids, att
+        return ids.to(self.device), att.to(self.device)
 
     def separate_representations(self, model: CLMRouterModel, examples: Sequence[Example],
                                  with_responses: bool) -> tuple[torch.Tensor, torch.Tensor, list]:
@@ -358,8 +361,8 @@ class LookaheadCLM(TorchRouter):
                 spans.append((len(e.features["query"]), response))
         ids, att = self._pad(rows)
         hidden = model.hidden(ids, att)
-        mid_pos = torch.tensor([p for p, _ in spans])
-        r = hidden[torch.arange(len(rows)), mid_pos].view(len(examples), len(self.mid_ids), -1)
+        mid_pos = torch.tensor([p for p, _ in spans], device=hidden.device)
+        r = hidden[torch.arange(len(rows), device=hidden.device), mid_pos].view(len(examples), len(self.mid_ids), -1)
         return r, hidden, spans
 
     def joint_representations(self, model: CLMRouterModel, examples: Sequence[Example]) -> torch.Tensor:
@@ -386,15 +389,16 @@ class LookaheadCLM(TorchRouter):
         dtype = next(model.parameters()).dtype
         mask = torch.zeros((len(rows), 1, width, width), dtype=dtype)
         mask.masked_fill_(~allowed.unsqueeze(1), torch.finfo(dtype).min)
-        hidden = model.hidden(ids, mask, positions)
-        index = torch.tensor([[len(e.features["query"]) + t for t in range(n_mid)] for e in examples])
-        return hidden[torch.arange(len(rows)).unsqueeze(1), index]
+        hidden = model.hidden(ids, mask.to(ids.device), positions.to(ids.device))
+        index = torch.tensor([[len(e.features["query"]) + t for t in range(n_mid)] for e in examples],
+                             device=ids.device)
+        return hidden[torch.arange(len(rows), device=ids.device).unsqueeze(1), index]
 
     def loss(self, model, batch, progress):
         examples = batch["examples"]
         r, hidden, spans = self.separate_representations(model, examples, with_responses=True)
         logits = model.scorer(r).squeeze(-1)
-        labels = torch.tensor(np.stack([e.features["labels"] for e in examples]))
+        labels = torch.tensor(np.stack([e.features["labels"] for e in examples]), device=logits.device)
         loss = F.binary_cross_entropy_with_logits(logits, labels)
         # next-token loss on y_t: the state at MID_t predicts y_0, the state at y_j predicts y_{j+1}
         rows, cols, targets = [], [], []
@@ -404,8 +408,9 @@ class LookaheadCLM(TorchRouter):
                 cols.append(mid_pos + j)
                 targets.append(token)
         if targets and self.settings["lam"]:
-            token_logits = model.lm.lm_head(hidden[torch.tensor(rows), torch.tensor(cols)])
-            loss = loss + self.settings["lam"] * F.cross_entropy(token_logits, torch.tensor(targets))
+            dev = hidden.device
+            token_logits = model.lm.lm_head(hidden[torch.tensor(rows, device=dev), torch.tensor(cols, device=dev)])
+            loss = loss + self.settings["lam"] * F.cross_entropy(token_logits, torch.tensor(targets, device=dev))
         return loss
 
     def scores(self, model, batch):

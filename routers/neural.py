@@ -42,6 +42,15 @@ def training_split(data: RoutingData, settings: dict[str, Any], seed: int,
     return np.sort(shuffled[n_valid:]), np.sort(shuffled[:n_valid])
 
 
+def _device(name: str | None):
+    """The ``device`` setting, else CUDA when present, else the CPU."""
+    import torch
+
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 class TorchRouter(Router):
     learns = True
     families: tuple[str, ...] = ("classifier",)
@@ -54,6 +63,7 @@ class TorchRouter(Router):
         self.model = None
         self.tokenizer = None
         self.history: TrainHistory | None = None
+        self.device = _device(self.settings.get("device"))
 
     # ---- what a subclass provides -------------------------------------------------------------
     def build(self) -> None:
@@ -77,8 +87,9 @@ class TorchRouter(Router):
 
     # ---- shared --------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
+        # num_threads / device change speed, not predictions: kept out so they do not key the caches
         return {"family": type(self).__name__, "profile": self.ctx.profile, "seed": self.ctx.seed,
-                **self.settings}
+                **{k: v for k, v in self.settings.items() if k not in ("num_threads", "device")}}
 
     def _threads(self) -> None:
         import torch
@@ -97,6 +108,7 @@ class TorchRouter(Router):
         if len(train_idx) == 0:
             raise HarnessError("no informative training items (every candidate scores the same on all)")
         self.build()
+        self.model.to(self.device)
         train_set = self.make_examples(train_data.subset(train_idx), True)
         valid_set = self.make_examples(valid, False)
         self.prepare_training(train_set)
@@ -115,6 +127,7 @@ class TorchRouter(Router):
 
     def init_untrained(self) -> None:
         self.build()
+        self.model.to(self.device)
 
     def parameter_count(self) -> int:
         return 0 if self.model is None else int(sum(p.numel() for p in self.model.parameters()))
@@ -140,3 +153,4 @@ class TorchRouter(Router):
         payload = torch.load(path, map_location="cpu", weights_only=False)
         self.build()
         self.model.load_state_dict(payload["state"])
+        self.model.to(self.device)

@@ -59,6 +59,19 @@ ScoreFn = Callable[[torch.nn.Module, Batch], torch.Tensor]
 CollateFn = Callable[[Sequence[Example], bool], Batch]
 
 
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move every tensor of a (nested) batch to the model's device."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 def eval_reward(scores: np.ndarray, truth: np.ndarray) -> float:
     """Mean per-item-normalized score of the argmax candidate (1 = always a best candidate)."""
     choice = np.argmax(scores, axis=1)
@@ -71,7 +84,7 @@ def predict(model: torch.nn.Module, examples: Sequence[Example], collate: Collat
     model.eval()
     out = []
     for start in range(0, len(examples), batch_size):
-        batch = collate(examples[start:start + batch_size], False)
+        batch = to_device(collate(examples[start:start + batch_size], False), model_device(model))
         out.append(score_fn(model, batch).float().cpu().numpy())
     return np.concatenate(out, axis=0) if out else np.zeros((0, 0))
 
@@ -116,7 +129,7 @@ def train(model: torch.nn.Module, train_set: Sequence[Example], valid_set: Seque
             model.train()
             chunk = [train_set[i] for i in order[start:start + batch_size]]
             history.seen_uids.update(e.uid for e in chunk)
-            loss = loss_fn(model, collate(chunk, True), history.steps / total)
+            loss = loss_fn(model, to_device(collate(chunk, True), model_device(model)), history.steps / total)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)

@@ -1,0 +1,241 @@
+"""The paired bootstrap (harness/stats.py) and the analyses (harness/analysis.py): known answers,
+exactness against the native metrics, the AlpacaEval LC approximation's error, seeds, reproducibility,
+interval coverage, the leaderboard marks and the CLI."""
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks import PAPER_BENCHMARKS
+from benchmarks.alpacaeval import length_controlled
+from harness import analysis, leaderboard, stats, store
+from harness.pools import PAPER5
+from tests.conftest import cli_env
+from tests.stats_fixtures import NOISY, SEEDS, build_runs
+
+SMALL = stats.Settings(resamples=300, seed=3)  # quick settings where the figure is not reported
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    return build_runs(tmp_path_factory.mktemp("stats"))
+
+
+@pytest.fixture(scope="module")
+def runs(results):
+    return stats.load_runs(results)
+
+
+@pytest.fixture(scope="module")
+def groups(runs):
+    return stats.all_group_stats(runs, stats.Settings())
+
+
+def _run(runs, router):
+    return next(r for r in runs if r.router == router)
+
+
+def _clone(run, router, protocol="cv", seed=0):
+    twin = copy.copy(run)
+    twin.router, twin.protocol, twin.profile, twin.seed = router, protocol, "cpu", seed
+    return twin
+
+
+def test_router_identical_to_oracle_scores_100_in_every_resample(runs):
+    twin = _clone(_run(runs, "oracle"), "oracle_twin")
+    s = stats.group_stats([twin], stats.Bootstrap(stats.Settings()))
+    assert s.scored() == PAPER_BENCHMARKS
+    for bench in PAPER_BENCHMARKS:
+        assert s.draws_mu_n[bench].shape == (1000,)
+        np.testing.assert_allclose(s.draws_mu_n[bench], 100.0, atol=1e-9)
+    np.testing.assert_allclose(s.avg_draws(), 100.0, atol=1e-9)
+
+
+def test_two_identical_routers_differ_by_zero_with_p_one(runs, groups):
+    key = next(k for k in groups if k[0] == NOISY)
+    twin_runs = [_clone(r, "noisy_twin", seed=r.seed) for r in groups[key].runs]
+    twin = stats.group_stats(twin_runs, stats.Bootstrap(stats.Settings()))
+    comp = stats.compare(groups[key], twin)
+    assert comp.diff == 0 and comp.ci == (0.0, 0.0) and comp.p_value == 1.0
+    assert all(d == 0 and p == 1.0 for d, _, p in comp.per_benchmark.values())
+    assert not comp.significant
+
+
+def test_random_router_is_zero_in_every_resample(groups):
+    s = groups[("random", "paper5", "none", "-")]
+    np.testing.assert_allclose(s.avg_draws(), 0.0, atol=1e-9)
+
+
+def test_full_sample_scorers_match_the_native_metrics(runs):
+    """counts = 1 for every item must give back each adapter's own score (AlpacaEval: approximation)."""
+    for run in [_run(runs, "fixed:Yi-1.5-34B-Chat"), _run(runs, NOISY)]:
+        for bench, rb in run.benchmarks.items():
+            data = store.load(bench, run.models)
+            scorer = stats.make_scorer(bench, data)
+            got = scorer(rb.choice, np.ones((1, data.n_items)))[0]
+            tol = 0.15 if bench == "alpacaeval" else 1e-6
+            assert got == pytest.approx(rb.score, abs=tol), (run.router, bench)
+
+
+def _native_lc(data, choice, rows):
+    answers = [data.answers[data.models[choice[i]]][i] for i in rows]
+    frame = pd.DataFrame({"instruction": [data.prompts[i] for i in rows],
+                          "output_1": [data.meta["reference"][i] for i in rows],
+                          "generator_1": "gpt4_1106_preview", "output_2": answers, "generator_2": "routed",
+                          "annotator": "x", "preference": data.native["preference"][rows, choice[rows]]},
+                         index=pd.Index(data.positions[rows]))
+    return length_controlled(frame)["length_controlled_winrate"]
+
+
+def test_alpacaeval_approximation_against_native_on_resamples(runs):
+    """The vectorised GLM refit against alpaca_eval's own LC function on the same resamples."""
+    data = store.load("alpacaeval", PAPER5)
+    scorer = stats.make_scorer("alpacaeval", data)
+    rng = np.random.default_rng(11)
+    errors = []
+    for router in ("oracle", "fixed:Yi-1.5-34B-Chat", NOISY):
+        choice = _run(runs, router).benchmarks["alpacaeval"].choice
+        for _ in range(6):
+            rows = rng.integers(0, data.n_items, data.n_items)
+            counts = np.bincount(rows, minlength=data.n_items)[None, :].astype(float)
+            errors.append(scorer(choice, counts)[0] - _native_lc(data, choice, rows))
+    print(f"AlpacaEval LC approximation error on 18 resamples: max |err| {np.max(np.abs(errors)):.3f}, "
+          f"mean {np.mean(errors):+.3f}")
+    assert np.max(np.abs(errors)) < 0.25
+
+
+def test_seeded_reproducibility(runs):
+    run = _run(runs, NOISY)
+    a = stats.group_stats([run], stats.Bootstrap(SMALL, cache=False))
+    b = stats.group_stats([run], stats.Bootstrap(SMALL, cache=False))
+    c = stats.group_stats([run], stats.Bootstrap(stats.Settings(resamples=300, seed=4), cache=False))
+    for bench in PAPER_BENCHMARKS:
+        np.testing.assert_array_equal(a.draws_mu_n[bench], b.draws_mu_n[bench])
+        assert not np.array_equal(a.draws_mu_n[bench], c.draws_mu_n[bench])
+    cached = stats.group_stats([run], stats.Bootstrap(SMALL, cache=True))
+    again = stats.group_stats([run], stats.Bootstrap(SMALL, cache=True))  # read back from the disk cache
+    np.testing.assert_array_equal(cached.avg_draws(), a.avg_draws())
+    np.testing.assert_array_equal(again.avg_draws(), a.avg_draws())
+
+
+def test_interval_coverage_on_simulated_accuracy():
+    """A 95% percentile interval of a mean of Bernoulli(0.7) items covers 0.7 about 95% of the time."""
+    rng = np.random.default_rng(0)
+    covered = 0
+    trials, n = 200, 300
+    for t in range(trials):
+        values = (rng.random((n, 1)) < 0.7).astype(float) * 100
+        counts = stats.resample_counts("sim", n, 500, t)
+        low, high = stats.interval(stats._mean_scorer(values)(np.zeros(n, dtype=np.int64), counts))
+        covered += low <= 70.0 <= high
+    assert 0.89 <= covered / trials <= 0.99
+
+
+def test_intervals_contain_the_point_and_seeds_combine(groups):
+    for key, s in groups.items():
+        low, high = stats.interval(s.avg_draws())
+        assert low - 1e-9 <= s.avg_point() <= high + 1e-9, key
+    noisy = next(s for k, s in groups.items() if k[0] == NOISY)
+    assert noisy.seeds == list(SEEDS)
+    per_seed = [r.raw["average_normalized"] for r in noisy.runs]
+    assert noisy.avg_point() == pytest.approx(np.mean(per_seed))
+    assert noisy.avg_std() == pytest.approx(np.std(per_seed, ddof=1))
+    assert noisy.avg_std() > 0
+
+
+def test_identical_seeds_reduce_to_one_run(runs):
+    """Three seeds with the same choices: std 0 and exactly the single run's draws."""
+    run = _run(runs, NOISY)
+    boot = stats.Bootstrap(SMALL, cache=False)
+    single = stats.group_stats([run], boot)
+    triple = stats.group_stats([_clone(run, NOISY, seed=s) for s in SEEDS], boot)
+    np.testing.assert_allclose(triple.avg_draws(), single.avg_draws(), atol=1e-9)
+    assert triple.avg_std() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_p_value_tails():
+    assert stats.p_value(np.ones(100)) == 0.0
+    assert stats.p_value(np.zeros(100)) == 1.0
+    assert stats.p_value(np.r_[-np.ones(50), np.ones(50)]) == 1.0
+    assert stats.p_value(np.r_[-np.ones(10), np.ones(90)]) == pytest.approx(0.2)
+
+
+def test_leader_and_ties(groups):
+    marks = stats.tie_marks(groups)[("paper5", "cv")]
+    assert list(marks.values()).count("leader") == 1
+    assert ("oracle", "paper5", "none", "-") not in marks
+    assert marks[("random", "paper5", "none", "-")] == "behind"
+
+
+def test_leaderboard_markdown_shows_intervals_and_marks(results, monkeypatch):
+    monkeypatch.setenv("HARNESS_RESULTS_DIR", str(results))
+    text = leaderboard.render()
+    assert "▲" in text and "95% intervals of mu_n" in text
+    oracle_row = next(line for line in text.splitlines() if line.startswith("| oracle |"))
+    assert "100.0 [100.0, 100.0]" in oracle_row
+    noisy_row = next(line for line in text.splitlines() if line.startswith(f"| {NOISY} |"))
+    assert "(seeds 0,1,2:" in noisy_row
+
+
+def test_win_tie_loss_and_shares(groups):
+    noisy = next(s for k, s in groups.items() if k[0] == NOISY)
+    self_rows = analysis.win_tie_loss(noisy, noisy)
+    # one seed against itself ties everywhere; seed pairs (0,1), ... may differ
+    assert {r.benchmark for r in self_rows} == {"gsm8k", "math", "humaneval", "mbpp"}
+    assert all(r.win + r.tie + r.loss == pytest.approx(r.items) for r in self_rows)
+    oracle = groups[("oracle", "paper5", "none", "-")]
+    vs_oracle = analysis.win_tie_loss(noisy, oracle)
+    assert all(r.win == 0 for r in vs_oracle)  # the oracle is right whenever anyone is
+    one = analysis.win_tie_loss(oracle, oracle)
+    assert all(r.tie == r.items for r in one)
+    shares = analysis.routing_shares(noisy, ["gsm8k"])
+    assert shares.sum() == pytest.approx(1.0)
+
+
+def test_activated_parameters(groups):
+    yi = groups[("fixed:Yi-1.5-34B-Chat", "paper5", "none", "-")]
+    assert analysis.activated_params(yi) == pytest.approx((34.4, 34.4))
+    rnd = groups[("random", "paper5", "none", "-")]
+    mean = np.mean([34.4, 19.9, 14.0, 8.0, 7.6])
+    assert analysis.activated_params(rnd) == pytest.approx((mean, mean))
+    assert analysis.ensemble_params(PAPER5) == pytest.approx(83.9)
+
+
+def test_analysis_markdown_has_the_three_analyses(groups):
+    text = analysis.analysis_markdown(groups, stats.Settings())
+    for heading in ("## Routing proportions per candidate", "## Win / tie / loss",
+                    "## Quality against cost", "ensemble"):
+        assert heading in text
+    assert f"{NOISY} (cv/cpu)" in text and "fixed:Yi-1.5-34B-Chat" in text
+
+
+def _cli(results, *args):
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True,
+                          env=cli_env(results), timeout=300)
+
+
+def test_compare_cli(results):
+    same = _cli(results, "compare", "oracle", "oracle")
+    assert same.returncode == 0, same.stderr
+    assert "p = 1.000" in same.stdout and "+0.00 [0.00, 0.00]" in same.stdout
+    other = _cli(results, "compare", NOISY, "random")
+    assert other.returncode == 0 and "significant at 0.05" in other.stdout
+    bad = _cli(results, "compare", "no_such_router", "oracle")
+    assert bad.returncode == 2
+    errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "no_such_router" in errors[0]
+
+
+def test_run_file_with_other_items_is_refused(runs, tmp_path):
+    run = copy.copy(_run(runs, NOISY))
+    run.benchmarks = dict(run.benchmarks)
+    bench = copy.copy(run.benchmarks["gsm8k"])
+    bench.ids = bench.ids[:-1]
+    run.benchmarks["gsm8k"] = bench
+    with pytest.raises(stats.HarnessError, match="gsm8k"):
+        stats.group_stats([run], stats.Bootstrap(SMALL, cache=False))
