@@ -106,6 +106,10 @@ def cross_validate(make_router: Callable[[], Router], router_name: str, data: Ro
                    "n_train": int(len(train_idx)), "n_test": int(len(test_idx)), "cache_key": key,
                    **getattr(router, "training_summary", dict)()}
         summaries.append(summary)
+        from harness import distributed
+
+        if not distributed.is_main_process():
+            continue  # under torchrun every process fits the same router; one writes it
         if hasattr(router, "save"):
             router.save(fitted_router_path(key))
         buf = io.BytesIO()

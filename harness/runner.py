@@ -170,7 +170,9 @@ def evaluate(cfg: EvalConfig, *, write: bool = True) -> list[BenchmarkResult]:
             print(f"{name}: {len(data.dropped)} item(s) dropped (not answered by every candidate); "
                   f"{data.n_items} scored", file=sys.stderr)
     elapsed = time.perf_counter() - started
-    if write:
+    from harness import distributed
+
+    if write and distributed.is_main_process():
         stamp = provenance.stamp()
         run_name = run_file_name(cfg.router, pool_label, protocol, profile, cfg.seed)
         run = {

@@ -46,9 +46,13 @@ def _device(name: str | None):
     """The ``device`` setting, else CUDA when present, else the CPU."""
     import torch
 
+    from harness import distributed
+
     if name:
         return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda", distributed.local_rank())  # one GPU per process under torchrun
+    return torch.device("cpu")
 
 
 class TorchRouter(Router):

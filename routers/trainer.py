@@ -99,7 +99,11 @@ def train(model: torch.nn.Module, train_set: Sequence[Example], valid_set: Seque
     from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
+    from harness import distributed
+
     set_seed(seed)
+    parallel = distributed.init()
+    shard, shards = distributed.rank(), distributed.world_size()
     history = TrainHistory()
     steps_per_epoch = max(1, math.ceil(len(train_set) / batch_size))
     total = steps_per_epoch * epochs
@@ -110,7 +114,8 @@ def train(model: torch.nn.Module, train_set: Sequence[Example], valid_set: Seque
     best_state = None
     generator = np.random.default_rng(seed)
     started = time.perf_counter()
-    bar = tqdm(total=total, desc=desc, disable=not progress, file=sys.stderr, mininterval=5)
+    bar = tqdm(total=total, desc=desc, disable=not progress or not distributed.is_main_process(),
+               file=sys.stderr, mininterval=5)
 
     def evaluate() -> None:
         nonlocal best_state
@@ -129,9 +134,13 @@ def train(model: torch.nn.Module, train_set: Sequence[Example], valid_set: Seque
             model.train()
             chunk = [train_set[i] for i in order[start:start + batch_size]]
             history.seen_uids.update(e.uid for e in chunk)
+            if parallel:  # each process takes its slice of the global batch
+                chunk = chunk[shard::shards] or chunk[:1]
             loss = loss_fn(model, to_device(collate(chunk, True), model_device(model)), history.steps / total)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if parallel:
+                distributed.average_gradients(model.parameters())
             torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
             optimizer.step()
             schedule.step()

@@ -101,3 +101,29 @@ def test_backbone_unavailable_offline_is_one_line():
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert "answerdotai/ModernBERT-base" in last and "backbone=<path>" in last
+
+
+DDP_SCRIPT = """
+import os, sys, torch
+from harness import store
+from harness.runner import routing_data
+from routers import build_router
+from routers.base import RouterContext
+pool = ["Yi-1.5-34B-Chat", "internlm2_5-20b-chat", "Qwen2.5-Coder-7B-Instruct"]
+items = routing_data({"humaneval": store.load("humaneval", pool)}, pool)
+router = build_router("mlc", RouterContext(models=pool, profile="smoke", seed=0, options={"max_train_items": 32}))
+router.fit(items)
+weights = torch.cat([p.detach().flatten() for p in router.model.parameters()])
+open(os.path.join(sys.argv[1], "rank" + os.environ["RANK"]), "w").write(repr(weights.sum().item()))
+"""
+
+
+def test_training_runs_unchanged_under_torchrun(tmp_path):
+    """Two processes (gloo on the CPU) end with identical weights: gradients are averaged."""
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    proc = subprocess.run([torchrun, "--nproc_per_node=2", str(script), str(tmp_path)], capture_output=True,
+                          text=True, timeout=600, env=dict(os.environ, PYTHONPATH=os.getcwd()))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "rank0").read_text() == (tmp_path / "rank1").read_text()
