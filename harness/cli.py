@@ -121,9 +121,10 @@ def _bootstrap_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_regrade(args: argparse.Namespace) -> None:
     from harness import regrade
-    from harness.pools import resolve_pool
+    from harness.pools import POOLS, resolve_pool
 
-    _, models = resolve_pool(args.pool) if "," in args.pool or args.pool.startswith("paper") else ("", [args.pool])
+    # one model is allowed here (a pool needs two): re-grading is per model
+    models = resolve_pool(args.pool)[1] if args.pool in POOLS or "," in args.pool else [args.pool.strip()]
     _, text = regrade.regrade_benchmark(args.benchmark, models, limit=args.limit, write=args.write)
     print(text)
     if args.write:

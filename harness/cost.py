@@ -151,6 +151,16 @@ def device_label() -> str:
     return f"cpu, {torch.get_num_threads()} torch threads"
 
 
+def load_average() -> float | None:
+    """The machine's 1-minute load: CPU timings on a shared machine mean little when it exceeds the cores."""
+    import os
+
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
 def _sync() -> None:
     import torch
 
@@ -223,7 +233,7 @@ def measure_router(router: Router, items: RoutingData, *, sample_per_benchmark: 
     at_mean = mean_length_query(items)
     count = count_flops(router.predict, shown.subset([at_mean]))[1]
     extra = float(router.extra_flops_per_query())
-    latency = _latency(router, shown, order, warmup)
+    latency = {**_latency(router, shown, order, warmup), "load_1min": load_average()}
     latency.pop("seconds")
     import torch
 
@@ -270,11 +280,25 @@ def activated_params(run: dict, *, expected: bool = False) -> dict[str, Any]:
 # Filling the leaderboard (``routing-harness cost``)
 
 
+def saved_fold_router(run: dict) -> Path | None:
+    """The first fitted fold router the run's cv saved (``harness.protocols.fitted_router_path``)."""
+    from harness import protocols
+
+    for summary in (run.get("routing") or {}).get("training") or []:
+        key = summary.get("cache_key") if isinstance(summary, dict) else None
+        if key and protocols.fitted_router_path(key).exists():
+            return protocols.fitted_router_path(key)
+    return None
+
+
 def obtain_router(name: str, run: dict) -> tuple[Router, str]:
     """The router of a run, ready to predict: (router, "reference" | "fitted" | "untrained").
 
-    A learned router is re-used when it implements ``load_fitted(run) -> bool`` and that finds its
-    fitted model; otherwise it must implement ``init_untrained()`` (cost does not depend on weights).
+    A learned router is re-used, in this order, when it implements ``load_fitted(run) -> bool`` and
+    that finds its fitted model, or implements ``load(path)`` and the run's cv saved a fold router
+    (any fold: they share the architecture). Otherwise it must implement ``init_untrained()``: FLOPs
+    and latency do not depend on the weights (a neighbour search's do on its index size, which
+    ``init_untrained`` must then reproduce).
     """
     from routers import build_router
 
@@ -287,6 +311,10 @@ def obtain_router(name: str, run: dict) -> tuple[Router, str]:
         return router, "reference"
     load = getattr(router, "load_fitted", None)
     if callable(load) and load(run):
+        return router, "fitted"
+    saved = saved_fold_router(run) if callable(getattr(router, "load", None)) else None
+    if saved is not None:
+        router.load(saved)
         return router, "fitted"
     try:
         router.init_untrained()

@@ -290,7 +290,7 @@ def _router_section(results: list[dict]) -> list[str]:
              "choices (random: the mean of the pool's sizes). Weights: reference (no model), fitted (a "
              "trained router re-used) or untrained (random weights; same FLOPs).", "",
              "| Router | Pool | Protocol | Weights | GFLOPs | GFLOPs dense | at mean length | p50 ms | p95 ms | "
-             "queries/s (batch) | router params | activated B (mean of means) | activated B (pooled) | device |",
+             "queries/s (batch) | router params | activated B (mean of means) | activated B (pooled) | device (load) |",
              "|" + "---|" * 14]
     for r in results:
         act = r.get("activated_params_b", {})
@@ -299,11 +299,13 @@ def _router_section(results: list[dict]) -> list[str]:
             f"| {r['router']} | {r['pool']} | {r['protocol']} | {r['weights']} | {r['gflops']:.4g} | "
             f"{r['gflops_dense']:.4g} | {mean['gflops']:.4g} | {r['latency_ms']:.3g} | {r['latency_p95_ms']:.3g} | "
             f"{r['throughput']['queries_per_s']:.4g} ({r['throughput']['batch_size']}) | {r['router_params']} | "
-            f"{act.get('mean_of_means', float('nan')):.2f} | {act.get('pooled', float('nan')):.2f} | {r['device']} |")
+            f"{act.get('mean_of_means', float('nan')):.2f} | {act.get('pooled', float('nan')):.2f} | {r['device']} "
+            f"({r.get('load_1min', '?')}) |")
     if results:
         lines += ["", f"Sample: {results[0]['sample_per_benchmark']} queries per benchmark (seed "
                   f"{results[0]['seed']}); the query at the mean length is the one whose length in characters "
-                  "is closest to the mean."]
+                  "is closest to the mean. Load: the machine's 1-minute load average while timing; above the "
+                  "core count, latency and throughput are inflated by other jobs."]
     return lines + [""]
 
 

@@ -115,11 +115,15 @@ def _reference_details(benchmark: str) -> tuple[dict, dict | None]:
 # ---------------------------------------------------------------------------------------------
 # staging: write, validate through the adapter, then move into the cache
 
+_OPEN: list[Path] = []  # staging folders of the import in progress, removed whatever happens
+
+
 class Staging:
     def __init__(self, benchmark: str, model: str, force: bool):
         self.adapter, self.items = _items(benchmark)
         self.benchmark, self.model, self.force = benchmark, check_model_name(model), force
         self.root = Path(tempfile.mkdtemp(prefix="rh-import-"))
+        _OPEN.append(self.root)
 
     def path(self, index: int = -1) -> Path:
         return self.adapter.model_files(self.root, self.model)[index]
@@ -511,4 +515,8 @@ def import_model(fmt: str, path: str | os.PathLike, model: str, *, source: str |
     p = Path(path)
     if not p.exists():
         raise HarnessError(f"{p}: not found (FILE=)")
-    return IMPORTERS[key](p, model, source=source, force=force)
+    try:
+        return IMPORTERS[key](p, model, source=source, force=force)
+    finally:
+        while _OPEN:
+            shutil.rmtree(_OPEN.pop(), ignore_errors=True)

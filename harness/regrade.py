@@ -15,7 +15,6 @@ the harness scores with re-graded flags: name those candidates in ``POOL=``.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -326,7 +325,7 @@ def write_regraded(result: ModelRegrade) -> list[Path]:
 
 def disagreement_class(result: ModelRegrade, i: int) -> str:
     """A coarse, automatic class for one disagreement; results/regrade.md explains each."""
-    cached, new = result.cached[i], result.regraded[i]
+    new = result.regraded[i]
     if result.benchmark in MATH_BENCHMARKS:
         route = result.extra["route"][i]
         same = _norm(result.detail[i]) == _norm(result.extra["cached_extracted"][i])

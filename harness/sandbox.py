@@ -82,8 +82,8 @@ class Isolation:
 
     def lines(self) -> list[str]:
         yes = lambda b: "yes" if b else "NO"  # noqa: E731
-        return [f"own process group + wall-clock timeout: yes",
-                f"rlimits (memory, cpu, file size, files, processes): yes"
+        return ["own process group + wall-clock timeout: yes",
+                "rlimits (memory, cpu, file size, files, processes): yes"
                 + ("" if self.separate_uid or not self.root else " (RLIMIT_NPROC not enforced for root)"),
                 "temporary working directory, scrubbed environment: yes",
                 f"separate uid per slot: {yes(self.separate_uid)}",

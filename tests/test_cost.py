@@ -174,6 +174,15 @@ class TinyTorchRouter(Router):
     def extra_flops_per_query(self):
         return 100.0
 
+    def save(self, path):  # what harness.protocols calls after each cv fold
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(self.head.state_dict(), path)
+
+    def load(self, path):
+        self.init_untrained()
+        self.head.load_state_dict(torch.load(path))
+        self.loaded_from = path
+
 
 def _items(models, n_per=6):
     benches = ["alpha"] * n_per + ["beta"] * (2 * n_per)
@@ -224,7 +233,21 @@ def _rows(results_dir):
         return list(csv.DictReader(fh))
 
 
-def test_cost_command_fills_every_row(results_dir, capsys):
+def test_obtain_router_prefers_a_saved_fold_router(tmp_path, monkeypatch, paper5):
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path))
+    run = {"models": paper5, "seed": 0, "profile": "cpu", "config": {"options": {}},
+           "routing": {"training": [{"fold": 0, "cache_key": "k0"}, {"fold": 1, "cache_key": "k1"}]}}
+    router, weights = cost.obtain_router("cost_test_tiny", run)
+    assert weights == "untrained"  # nothing saved yet
+    router.save(tmp_path / "routers" / "k1.pt")
+    router, weights = cost.obtain_router("cost_test_tiny", run)
+    assert weights == "fitted" and router.loaded_from.name == "k1.pt"
+    router, weights = cost.obtain_router("oracle", run)
+    assert weights == "reference"
+
+
+def test_cost_command_fills_every_row(results_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))  # fresh folds, saved fold routers
     benches = ["humaneval", "mbpp"]
     for name in ["oracle", "random", "fixed:Yi-1.5-34B-Chat", "cost_test_tiny"]:
         evaluate(EvalConfig(router=name, benchmarks=benches, folds=2))
@@ -238,7 +261,7 @@ def test_cost_command_fills_every_row(results_dir, capsys):
     assert float(tiny["gflops"]) == pytest.approx((2 * DIM * 5 + 100) / 1e9)
     assert int(tiny["router_params"]) == DIM * 5 + 5
     detail = json.loads((results_dir / "cost" / "cost_test_tiny__paper5__cv__cpu__seed0.json").read_text())
-    assert detail["weights"] == "untrained"
+    assert detail["weights"] == "fitted"  # re-used a fold router the cv run saved
     assert "| cost_test_tiny |" in (results_dir / "cost.md").read_text()
 
 
