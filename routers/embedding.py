@@ -237,6 +237,12 @@ class SmoothieRouter(EmbeddingRouter):
     name = "smoothie"
     DEFAULTS = {"n0": 1000, "floor": 1e-6}
 
+    def __init__(self, ctx: RouterContext):
+        super().__init__(ctx)
+        if len(self.models) < 3:  # each voter's estimate needs a pair of other voters
+            raise HarnessError(f"router 'smoothie' needs at least 3 candidates (the triplet estimator); "
+                               f"the pool has {len(self.models)}")
+
     def fit(self, train: RoutingData, valid: RoutingData | None = None) -> None:
         if len(train) == 0:
             raise HarnessError("router 'smoothie': no training items")

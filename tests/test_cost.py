@@ -91,7 +91,8 @@ def test_hf_backbone_attention_goes_through_the_counter(tiny):
         assert count.attention == cfg.num_hidden_layers * 2 * 2 * n * n * cfg.hidden_size, name
         if name == "SmolLM2":  # dense = 2 FLOPs per token per weight of the layers' linear maps
             kv = cfg.num_key_value_heads * cfg.hidden_size // cfg.num_attention_heads
-            per_layer = 2 * cfg.hidden_size ** 2 + 2 * cfg.hidden_size * kv + 3 * cfg.hidden_size * cfg.intermediate_size
+            d = cfg.hidden_size
+            per_layer = 2 * d * d + 2 * d * kv + 3 * d * cfg.intermediate_size
             assert count.dense == 2 * n * cfg.num_hidden_layers * per_layer
 
 

@@ -271,6 +271,8 @@ def test_bad_input_is_one_line(monkeypatch):
         _router("knn", PAPER5, kk=3)
     with pytest.raises(HarnessError, match="k=0 must be at least 1"):
         _router("kmeans", PAPER5, k=0)
+    with pytest.raises(HarnessError, match="at least 3 candidates"):
+        _router("smoothie", PAPER5[:2])
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     router = _router("knn", PAPER5, encoder="no-such-org/no-such-encoder")
     with pytest.raises(HarnessError) as err:
