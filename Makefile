@@ -17,6 +17,11 @@ FOLDS       ?= 5
 RANDOM_DRAWS ?= 0
 OPTIONS     ?=
 COST_ROUTERS ?=
+# make scalability: pool sizes, learned routers, second table's pool (gemma6 or none), NO_TRAIN=1 reads runs only
+SIZES       ?= 3,5,8
+SCALABILITY_ROUTERS ?= mlc lookahead_clm lookahead_mlm
+SCALABILITY_ALT ?= gemma6
+NO_TRAIN    ?=
 
 # Data locations: ROUTING_DATA = a local copy of compressed_data/ to take instead of downloading.
 export ROUTING_DATA
@@ -42,7 +47,7 @@ override PATH := $(shell printenv PATH)
 endif
 FILE        ?= $(IMPORT_PATH)
 
-.PHONY: setup data eval test leaderboard bench models routers clean-cache regrade import compare report cost
+.PHONY: setup data eval test leaderboard bench models routers clean-cache regrade import compare report cost scalability
 
 setup: $(STAMP)
 
@@ -89,6 +94,13 @@ models: setup
 cost: setup data
 	$(BIN)/routing-harness cost --paper-backbones
 	$(BIN)/routing-harness cost $(foreach r,$(COST_ROUTERS),--router '$(r)')
+
+# results/scalability.md: random, oracle and SCALABILITY_ROUTERS (cv, PROFILE) for pools of SIZES candidates;
+# existing run files, fold caches and cost files are re-used, so an interrupted run resumes.
+scalability: setup data
+	$(BIN)/routing-harness scalability --sizes '$(SIZES)' --benchmarks '$(BENCHMARKS)' --profile $(PROFILE) \
+	  --seed $(SEED) --folds $(FOLDS) --alternative '$(SCALABILITY_ALT)' \
+	  $(foreach r,$(SCALABILITY_ROUTERS),--routers '$(r)') $(if $(NO_TRAIN),--no-train)
 
 routers: setup
 	$(BIN)/routing-harness routers

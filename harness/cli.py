@@ -1,4 +1,4 @@
-"""Command line: ``routing-harness {data,eval,leaderboard,models,routers,cost}``.
+"""Command line: ``routing-harness {data,eval,leaderboard,models,routers,cost,scalability,...}``.
 
 Every user error is one line on stderr naming the file, item, model or option, with exit code 2.
 """
@@ -88,6 +88,23 @@ def cmd_cost(args: argparse.Namespace) -> None:
                   f"p95 {r['latency_p95_ms']:.3g} ms  activated {r['activated_params_b']['pooled']:.2f}B")
     cost_paper.render()
     print("results/cost.md updated")
+
+
+def cmd_scalability(args: argparse.Namespace) -> None:
+    from harness import runner, scalability
+    from routers import load_all
+
+    load_all(args.router_module)
+    if args.cost_sample < 1:
+        raise HarnessError(f"--cost-sample {args.cost_sample}: use at least 1 query per benchmark")
+    routers = [r for spec in args.routers for r in spec.replace(",", " ").split()]
+    benchmarks = scalability.ordered(set(runner.parse_benchmarks(args.benchmarks)))
+    settings = scalability.Settings(
+        sizes=scalability.parse_sizes(args.sizes), routers=routers or list(scalability.DEFAULT_ROUTERS),
+        benchmarks=benchmarks, profile=args.profile, seed=args.seed, folds=args.folds,
+        alternative=scalability.check_alternative(args.alternative), force=args.force,
+        train=not args.no_train, measure=not args.no_measure, cost_sample=args.cost_sample)
+    print(f"wrote {scalability.run(settings)}")
 
 
 def _settings(args: argparse.Namespace):
@@ -180,6 +197,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", action="store_true", help="--paper-backbones: add batch-1 latency")
     p.add_argument("--router-module", action="append", default=[], help="a .py file registering routers")
     p.set_defaults(func=cmd_cost)
+
+    p = sub.add_parser("scalability", help="results/scalability.md: scores and router cost, pools of T candidates")
+    p.add_argument("--sizes", default="3,5,8", help="pool sizes T: the first T of paper5 + deepseek-coder-6.7b-"
+                   "instruct, Llama-3.2-3B-Instruct, Qwen2.5-1.5B-Instruct")
+    p.add_argument("--routers", action="append", default=[], help="learned routers (space/comma list, repeatable; "
+                   "default: mlc lookahead_clm lookahead_mlm)")
+    p.add_argument("--benchmarks", default="all", help="comma-separated benchmark names or 'all'")
+    p.add_argument("--profile", default="cpu", help="smoke, cpu or paper (learned routers)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--alternative", default="gemma6", help="second table's pool: gemma6 (paper5 + gemma-2-9b-it) "
+                   "or none")
+    p.add_argument("--no-train", action="store_true", help="only read existing runs (others: 'not run yet')")
+    p.add_argument("--no-measure", action="store_true", help="only read existing cost figures")
+    p.add_argument("--cost-sample", type=int, default=16, help="queries per benchmark counted and timed")
+    p.add_argument("--force", action="store_true", help="re-evaluate and re-measure existing runs "
+                   "(fold caches are still re-used)")
+    p.add_argument("--router-module", action="append", default=[], help="a .py file registering routers")
+    p.set_defaults(func=cmd_scalability)
 
     p = sub.add_parser("compare", help="paired bootstrap comparison of two routers (average mu_n)")
     p.add_argument("a", help="router A (as on the leaderboard)")

@@ -1,0 +1,92 @@
+"""`routing-harness scalability` end to end on the smoke profile: cells, "not in cache", resume."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness import cli, runner
+from harness.pools import PAPER5
+from harness.scalability import CANDIDATES
+
+POOL2 = PAPER5[:2]
+ARGS = ["scalability", "--sizes", "2,6", "--benchmarks", "humaneval,alpacaeval", "--profile", "smoke", "--folds", "2",
+        "--routers", "mlc", "--cost-sample", "2", "--alternative", "none"]
+
+
+@pytest.fixture
+def dirs(tmp_path, monkeypatch):
+    results, cache = tmp_path / "results", tmp_path / "cache"
+    monkeypatch.setenv("HARNESS_RESULTS_DIR", str(results))
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(cache))  # fresh fold caches: the first call trains
+    return results
+
+
+def _rows(text: str, section: str = "HumanEval") -> dict[tuple[str, str], list[str]]:
+    """Table rows of one benchmark's section, keyed by (T, router)."""
+    rows = {}
+    for line in text.split(f"## {section} (")[1].split("\n## ")[0].splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 9 and cells[0].isdigit():
+            rows[(cells[0], cells[2])] = cells
+    return rows
+
+
+def test_scalability_table_end_to_end(dirs, capsys):
+    assert cli.main(ARGS) == 0
+    text = (dirs / "scalability.md").read_text()
+    rows = _rows(text)
+    run_path = dirs / "runs" / runner.run_file_name("mlc", ",".join(POOL2), "cv", "smoke", 0)
+    run = json.loads(run_path.read_text())
+    bench = run["benchmarks"]["humaneval"]
+    refs = runner.references("humaneval", tuple(POOL2))
+
+    assert rows[("2", "random")][3:5] == [f"{refs['random']:.2f}", "0.0"]
+    assert rows[("2", "oracle")][3:5] == [f"{refs['oracle']:.2f}", "100.0"]
+    mlc = rows[("2", "mlc")]
+    assert mlc[3:5] == [f"{bench['score']:.2f}", f"{bench['normalized']:.1f}"]
+    cost = json.loads((dirs / "cost" / run_path.name).read_text())
+    assert float(mlc[5]) == pytest.approx(cost["per_benchmark"]["humaneval"]["gflops"], rel=1e-3)
+    assert float(mlc[5]) > float(mlc[6]) > 0  # all > dense: attention products are counted in "all"
+    assert float(mlc[7]) > 0  # p50 latency
+
+    # T=6 adds deepseek-coder-6.7b-instruct, which HumanEval's cache lacks: said, never substituted;
+    # AlpacaEval has it, so T=6 is scored there, its router cross-validated on AlpacaEval alone
+    for name in ("random", "oracle", "mlc"):
+        assert rows[("6", name)][3:] == ["not in cache"] * 6
+    assert "humaneval: lacks deepseek-coder-6.7b-instruct" in text
+    pool6 = ",".join(CANDIDATES[:6])
+    run6 = json.loads((dirs / "runs" / runner.run_file_name("mlc", pool6, "cv", "smoke", 0)).read_text())
+    assert list(run6["benchmarks"]) == ["alpacaeval"]
+    alpaca = _rows(text, "AlpacaEval-2")
+    assert alpaca[("6", "mlc")][3] == f"{run6['benchmarks']['alpacaeval']['score']:.2f}"
+    assert alpaca[("6", "oracle")][3] == f"{runner.references('alpacaeval', tuple(CANDIDATES[:6]))['oracle']:.2f}"
+    assert "profile **smoke**" in text and "(2 folds, seed 0)" in text and "dense" in text
+
+    # a second call reads the run and the cost file: nothing retrained or re-measured
+    before = (run_path.stat().st_mtime_ns, (dirs / "cost" / run_path.name).stat().st_mtime_ns)
+    capsys.readouterr()
+    assert cli.main(ARGS) == 0
+    err = capsys.readouterr().err
+    assert f"read runs/{run_path.name}" in err and "evaluating" not in err and "measuring" not in err
+    assert (run_path.stat().st_mtime_ns, (dirs / "cost" / run_path.name).stat().st_mtime_ns) == before
+    assert _rows((dirs / "scalability.md").read_text()) == rows
+
+
+def test_scalability_no_train_says_not_run_yet(dirs):
+    assert cli.main(ARGS[:-6] + ["--routers", "lookahead_mlm", "--no-train", "--alternative", "none"]) == 0
+    rows = _rows((dirs / "scalability.md").read_text())
+    assert rows[("2", "lookahead_mlm")][3:5] == ["not run yet", "not run yet"]
+    assert not (dirs / "runs").exists()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--sizes", "3,9"], "SIZES=3,9"),
+    (["--sizes", "three"], "SIZES=three"),
+    (["--routers", "random"], "'random' does not learn"),
+    (["--alternative", "gemma8"], "--alternative gemma8"),
+])
+def test_scalability_bad_input(dirs, capsys, args, needle):
+    assert cli.main(["scalability", "--profile", "smoke", "--no-train", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1
