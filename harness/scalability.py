@@ -173,7 +173,7 @@ def ensure_run(router: str, pool: Pool, s: Settings, step: str) -> dict | None:
 # Cost: a cost file, else the leaderboard's columns, else a measurement
 
 
-def _leaderboard_cost(run: dict, run_file: str) -> dict | None:
+def _leaderboard_cost(run_file: str) -> dict | None:
     """Pooled figures from the leaderboard's cost columns (no per-benchmark split there)."""
     for row in leaderboard.read_rows():
         if row.get("run_file") == run_file and row.get("gflops") not in (None, ""):
@@ -188,7 +188,7 @@ def ensure_cost(router: str, pool: Pool, run: dict, s: Settings, step: str) -> d
     path = cost.cost_path(run_file)
     if path.exists() and not s.force:
         return {**read_json(path), "source": "cost file"}
-    found = None if s.force else _leaderboard_cost(run, run_file)
+    found = None if s.force else _leaderboard_cost(run_file)
     if found is not None or not s.measure:
         return found
     _say(f"{step}: measuring GFLOPs and latency ({s.cost_sample} queries per benchmark)")
@@ -336,7 +336,7 @@ def _status(s: Settings, states: dict) -> list[str]:
     if runs == len(states):
         return []
     return [f"**Status:** {runs} of {len(states)} learned-router runs (profile {s.profile}) exist; the "
-            f"others' cells say \"{NOT_RUN}\". `make scalability PROFILE={s.profile}` trains them (hours on "
+            f"cells without a run say \"{NOT_RUN}\". `make scalability PROFILE={s.profile}` trains them (hours on "
             "the cpu profile here); random and oracle need no training and are complete.", ""]
 
 
