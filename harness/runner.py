@@ -104,6 +104,15 @@ def _route(router: Router, cfg: EvalConfig, data: RoutingData) -> tuple[np.ndarr
     raise HarnessError(f"protocol '{cfg.protocol}' is not available for router '{cfg.router}'")
 
 
+SPEED_ONLY_OPTIONS = ("num_threads", "device")
+
+
+def profile_label(cfg: EvalConfig) -> str:
+    """The profile, plus any options that change results, so such runs never replace plain ones."""
+    changed = {k: v for k, v in sorted(cfg.options.items()) if k not in SPEED_ONLY_OPTIONS}
+    return cfg.profile + ("(" + ",".join(f"{k}={v}" for k, v in changed.items()) + ")" if changed else "")
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
 
@@ -128,7 +137,7 @@ def evaluate(cfg: EvalConfig, *, write: bool = True) -> list[BenchmarkResult]:
         from routers.profiles import check_profile
 
         check_profile(cfg.profile)
-    profile = cfg.profile if router.learns else "-"
+    profile = profile_label(cfg) if router.learns else "-"
     started = time.perf_counter()
     datas = {b: store.load(b, models) for b in benchmarks}
     pooled = routing_data(datas, models)

@@ -44,10 +44,11 @@ ALIASES = {
     "mpnet": PAPER_ENCODER, "all-mpnet-base-v2": PAPER_ENCODER,
     "minilm": OFFLINE_ENCODER, "sentence-transformers/all-MiniLM-L6-v2": OFFLINE_ENCODER,
 }
-PROFILE_ENCODER = {"smoke": OFFLINE_ENCODER, "cpu": OFFLINE_ENCODER, "paper": PAPER_ENCODER}
+PROFILE_ENCODER = {"smoke": OFFLINE_ENCODER, "small": OFFLINE_ENCODER, "cpu": OFFLINE_ENCODER,
+                   "paper": PAPER_ENCODER}
 # Token limits: mpnet 384 (cards, and its sentence-transformers default); MiniLM 256 (its default).
 DEFAULT_MAX_LENGTH = {PAPER_ENCODER: 384, OFFLINE_ENCODER: 256}
-KNOWN_PROFILES = ("smoke", "cpu", "paper")
+KNOWN_PROFILES = ("smoke", "small", "cpu", "paper")
 CHUNK = 256  # texts per encode call / cache shard: bounds the work lost to an interruption
 BATCH_SIZE = {"cpu": 32, "cuda": 128}  # 32 measured best of 16/32/64 for MiniLM on the 2-core CPU
 
@@ -112,6 +113,7 @@ def resolve_encoder(profile: str, encoder: str | None = None, max_length: int | 
     elif name.startswith((".", "/", "~")):
         raise HarnessError(f"encoder={name}: no such folder (pass a local sentence-transformers folder "
                            "or a hub id)")
+    # the cut must be known before the model loads (it keys the cache): table, folder config, or 256
     length = max_length or DEFAULT_MAX_LENGTH.get(name) or (path and _local_max_length(path)) or 256
     return EncoderSpec(name=name, path=path, max_length=int(length))
 
@@ -294,7 +296,18 @@ class Encoder:
 def encoder_for(profile: str, options: dict[str, Any], progress: bool = True) -> Encoder:
     """The Encoder a router's options and profile select (options ``encoder``, ``max_length``,
     ``threads``)."""
-    length = options.get("max_length")
-    threads = options.get("threads")
-    spec = resolve_encoder(profile, options.get("encoder"), int(length) if length not in (None, "") else None)
-    return Encoder(spec, threads=int(threads) if threads not in (None, "") else None, progress=progress)
+    spec = resolve_encoder(profile, options.get("encoder") or None, _positive(options, "max_length"))
+    return Encoder(spec, threads=_positive(options, "threads"), progress=progress)
+
+
+def _positive(options: dict[str, Any], key: str) -> int | None:
+    value = options.get(key)
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1:
+        raise HarnessError(f"option {key}={value!r}: expected a positive integer")
+    return number

@@ -1,6 +1,8 @@
 """Profiles: named sets of hyperparameters for the learned routers.
 
 - ``smoke``: minutes; tiny random backbones and a few steps (tests, CI).
+- ``small``: a reduced cpu profile for multi-seed comparisons and ablations (about 10 minutes a
+  5-fold cv run on this machine): at most 250 training items per benchmark, 1 epoch, query cap 64.
 - ``cpu``: the default here: the offline backbones, sized so a full 5-fold cv run fits the
   2-core machine (see README, "CPU profile").
 - ``paper``: the paper's backbones and hyperparameters (needs a GPU and the hub).
@@ -14,11 +16,13 @@ from typing import Any
 
 from harness.errors import HarnessError
 
-PROFILES = ("smoke", "cpu", "paper")
+PROFILES = ("smoke", "small", "cpu", "paper")
 
 _COMMON: dict[str, dict[str, Any]] = {
     "smoke": dict(epochs=1, batch_size=8, lr=5e-4, max_query_len=32, eval_every=20, max_train_items=64,
                   valid_fraction=0.2, cap_per_benchmark=None, num_threads=2),
+    "small": dict(epochs=1, batch_size=16, lr=1e-4, max_query_len=64, eval_every=25, max_train_items=None,
+                  valid_fraction=0.1, cap_per_benchmark=250, num_threads=2),
     "cpu": dict(epochs=2, batch_size=16, lr=5e-5, max_query_len=96, eval_every=100, max_train_items=None,
                 valid_fraction=0.1, cap_per_benchmark=1000, num_threads=2),
     "paper": dict(epochs=2, batch_size=64, lr=5e-5, max_query_len=2048, eval_every=100, max_train_items=None,
@@ -29,20 +33,24 @@ _COMMON: dict[str, dict[str, Any]] = {
 _FAMILY: dict[str, dict[str, dict[str, Any]]] = {
     "classifier": {
         "smoke": dict(backbone="tiny-bert"),
+        "small": dict(backbone="minilm"),
         "cpu": dict(backbone="minilm"),
         "paper": dict(backbone="modernbert-base"),
     },
     "zooter": {  # KL target temperature: paper text softmax(scores); released scripts 0.1
-        "smoke": dict(kl_temperature=0.1), "cpu": dict(kl_temperature=0.1), "paper": dict(kl_temperature=1.0),
+        "smoke": dict(kl_temperature=0.1), "small": dict(kl_temperature=0.1), "cpu": dict(kl_temperature=0.1),
+        "paper": dict(kl_temperature=1.0),
     },
     "routerdc": {
         "smoke": dict(top_k=3, last_k=3, negatives=3, n_clusters=4, cluster_weight=1.0),
+        "small": dict(top_k=3, last_k=3, negatives=3, n_clusters=8, cluster_weight=1.0),
         "cpu": dict(top_k=3, last_k=3, negatives=3, n_clusters=8, cluster_weight=1.0),
         "paper": dict(top_k=3, last_k=3, negatives=3, n_clusters=8, cluster_weight=1.0),
     },
     "lookahead_mlm": {
         "smoke": dict(backbone="tiny-bert", span=8, lam=0.2, curriculum_start=0.0, curriculum_alpha=0.4,
                       max_response_len=8),
+        "small": dict(backbone="minilm", span=8, lam=0.2, curriculum_start=0.0, curriculum_alpha=0.4),
         # cpu: MiniLM has 512 positions and trains at ~12 samples/s at length 128 on 2 cores; the
         # sequence is query (<=96) + T * (m + 1), so m=16 keeps a 5-candidate item near 180 tokens.
         "cpu": dict(backbone="minilm", span=16, lam=0.2, curriculum_start=0.0, curriculum_alpha=0.4,
@@ -52,6 +60,8 @@ _FAMILY: dict[str, dict[str, dict[str, Any]]] = {
     },
     "lookahead_clm": {
         "smoke": dict(backbone="tiny-llama", lam=0.5, max_response_len=8, num_layers=None),
+        "small": dict(backbone="smollm2-135m-instruct-gguf", lam=0.5, max_response_len=8, num_layers=4,
+                      batch_size=8),
         "cpu": dict(backbone="smollm2-135m-instruct-gguf", lam=0.5, max_query_len=96, max_response_len=32,
                     num_layers=6, epochs=1, batch_size=8),
         "paper": dict(backbone="smollm2-135m", lam=0.5, max_response_len=2048, num_layers=None, epochs=2),
