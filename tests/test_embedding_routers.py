@@ -263,7 +263,7 @@ def test_embeddings_are_unit_norm_and_cached_per_text(tmp_path, monkeypatch):
 
 
 def test_bad_input_is_one_line(monkeypatch):
-    with pytest.raises(HarnessError, match="unknown profile 'gpu'.*smoke, cpu, paper"):
+    with pytest.raises(HarnessError, match=r"unknown profile 'gpu' \(known: .*smoke.*cpu.*paper"):
         _router("knn", PAPER5, profile="gpu")
     with pytest.raises(HarnessError, match="unknown profile 'gpu'"):
         _router("task_best", PAPER5, profile="gpu")
