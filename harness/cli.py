@@ -43,7 +43,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
               f"{r.oracle:8.2f} {r.n_items:6d}")
     from harness.normalize import average
 
-    print(f"average mu_n: {average([r.normalized for r in results]):.1f}   (results/leaderboard.md updated)")
+    from harness import leaderboard
+
+    print(f"average mu_n: {average([r.normalized for r in results]):.1f}   ({leaderboard.md_path()} updated)")
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> None:
