@@ -71,6 +71,24 @@ def mask_positions(length: int, rate: float, mode: str, rng: np.random.Generator
     return masked
 
 
+def tokenized_examples(tokenizer, data: RoutingData, train: bool, query_len: int,
+                       response_len: int) -> list[Example]:
+    """Query tokens (no special tokens), the candidates' truncated responses when training, labels."""
+    queries = tokenizer(list(data.prompts), add_special_tokens=False, truncation=True,
+                        max_length=query_len)["input_ids"]
+    labels = None if data.scores is None else binary_labels(data.scores)
+    examples = []
+    for i, uid in enumerate(data.uids):
+        features: dict[str, Any] = {"query": queries[i]}
+        if train and data.responses is not None:
+            features["responses"] = tokenizer(list(data.responses[i]), add_special_tokens=False, truncation=True,
+                                              max_length=response_len)["input_ids"]
+        if labels is not None:
+            features["labels"] = labels[i]
+        examples.append(Example(uid=uid, features=features, scores=None if data.scores is None else data.scores[i]))
+    return examples
+
+
 def _mlm_parts(model: nn.Module):
     """(encoder, token-prediction head) of a masked-LM model, so logits are computed only where needed."""
     if hasattr(model, "bert") and hasattr(model, "cls"):
@@ -145,21 +163,9 @@ class LookaheadMLM(TorchRouter):
 
     # ---- examples --------------------------------------------------------------------------------
     def make_examples(self, data: RoutingData, train: bool) -> list[Example]:
-        s = self.settings
-        q_enc = self.tokenizer(list(data.prompts), add_special_tokens=False, truncation=True,
-                               max_length=s["max_query_len"] - 2)["input_ids"]
-        labels = None if data.scores is None else binary_labels(data.scores)
-        examples = []
-        for i, uid in enumerate(data.uids):
-            features: dict[str, Any] = {"query": q_enc[i]}
-            if train and data.responses is not None:
-                features["responses"] = self.tokenizer(list(data.responses[i]), add_special_tokens=False,
-                                                       truncation=True, max_length=s["span"])["input_ids"]
-            if labels is not None:
-                features["labels"] = labels[i]
-            examples.append(Example(uid=uid, features=features,
-                                    scores=None if data.scores is None else data.scores[i]))
-        return examples
+        # [CLS] and [SEP] take two of the query's positions
+        return tokenized_examples(self.tokenizer, data, train, self.settings["max_query_len"] - 2,
+                                  self.settings["span"])
 
     def collate(self, examples: Sequence[Example], train: bool) -> dict[str, Any]:
         # masking depends on training progress, so the tensors are built in loss() / scores()
@@ -323,21 +329,8 @@ class LookaheadCLM(TorchRouter):
         self.mid_ids = self.tokenizer.convert_tokens_to_ids(names)
 
     def make_examples(self, data: RoutingData, train: bool) -> list[Example]:
-        s = self.settings
-        queries = self.tokenizer(list(data.prompts), add_special_tokens=False, truncation=True,
-                                 max_length=s["max_query_len"])["input_ids"]
-        labels = None if data.scores is None else binary_labels(data.scores)
-        examples = []
-        for i, uid in enumerate(data.uids):
-            features: dict[str, Any] = {"query": queries[i]}
-            if train and data.responses is not None:
-                features["responses"] = self.tokenizer(list(data.responses[i]), add_special_tokens=False,
-                                                       truncation=True, max_length=s["max_response_len"])["input_ids"]
-            if labels is not None:
-                features["labels"] = labels[i]
-            examples.append(Example(uid=uid, features=features,
-                                    scores=None if data.scores is None else data.scores[i]))
-        return examples
+        return tokenized_examples(self.tokenizer, data, train, self.settings["max_query_len"],
+                                  self.settings["max_response_len"])
 
     def collate(self, examples: Sequence[Example], train: bool) -> dict[str, Any]:
         return {"examples": list(examples), "train": train}
