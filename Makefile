@@ -22,6 +22,9 @@ SIZES       ?= 3,5,8
 SCALABILITY_ROUTERS ?= mlc lookahead_clm lookahead_mlm
 SCALABILITY_ALT ?= gemma6
 NO_TRAIN    ?=
+# make ablations: the reduced profile and the seeds of every row
+ABLATION_PROFILE ?= small
+ABLATION_SEEDS ?= 0,1,2
 
 # Data locations: ROUTING_DATA = a local copy of compressed_data/ to take instead of downloading.
 export ROUTING_DATA
@@ -47,7 +50,7 @@ override PATH := $(shell printenv PATH)
 endif
 FILE        ?= $(IMPORT_PATH)
 
-.PHONY: setup data eval test leaderboard bench models routers clean-cache regrade import compare report cost scalability
+.PHONY: setup data eval test leaderboard bench models routers clean-cache regrade import compare report cost scalability ablations
 
 setup: $(STAMP)
 
@@ -101,6 +104,12 @@ scalability: setup data
 	$(BIN)/routing-harness scalability --sizes '$(SIZES)' --benchmarks '$(BENCHMARKS)' --profile $(PROFILE) \
 	  --seed $(SEED) --folds $(FOLDS) --alternative '$(SCALABILITY_ALT)' \
 	  $(foreach r,$(SCALABILITY_ROUTERS),--routers '$(r)') $(if $(NO_TRAIN),--no-train)
+
+# results/ablations.md: mlc, lookahead_mlm and its variants, ABLATION_SEEDS each, on ABLATION_PROFILE (cv);
+# missing runs are trained first (NO_TRAIN=1: only read run files).
+ablations: setup data
+	$(BIN)/routing-harness ablations --profile $(ABLATION_PROFILE) --seeds '$(ABLATION_SEEDS)' --pool '$(POOL)' \
+	  $(if $(NO_TRAIN),--no-train)
 
 routers: setup
 	$(BIN)/routing-harness routers

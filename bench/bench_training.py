@@ -3,11 +3,12 @@
 For every learned torch router this trains a few cpu-profile steps on real items, prints samples/s,
 and extrapolates the full 5-fold cv time from the number of training items the cv folds give.
 Completed runs in results/runs/ are also listed with their measured fit times.
-Usage: python bench/bench_training.py [router ...]
+Usage: python bench/bench_training.py [--profile=cpu|small] [--options=key=value,...] [router ...]
 """
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -23,42 +24,54 @@ from routers.base import RouterContext
 from routers.neural import training_split
 
 ROUTERS = ["mlc", "zooter", "routerdc", "lookahead_mlm", "lookahead_clm"]
-PROBE_ITEMS = 48
+PROBE_ITEMS = 80  # 5 steps of 16; the first (warm-up) is not timed
 
 
 def measured_runs() -> None:
-    for path in sorted(Path("results/runs").glob("*__cv__cpu__*.json")):
+    """What finished cv runs actually took (their run files record each fold's fit)."""
+    for path in sorted(Path("results/runs").glob("*__cv__*.json")):
         run = json.loads(path.read_text())
         folds = run.get("routing", {}).get("training", [])
         fit = sum(f.get("fit_seconds", 0) for f in folds)
-        rate = [f["samples_per_s"] for f in folds if f.get("samples_per_s")]
+        rates = [f.get("train_samples_per_s") or f.get("samples_per_s") for f in folds]
+        rates = [r for r in rates if r]
+        rate = f", {np.mean(rates):.1f} samples/s" if rates else ""
         if fit:
-            print(f"measured {run['router']}: {len(folds)} folds, fit {fit / 60:.1f} min, "
-                  f"{np.mean(rate):.1f} samples/s, whole run {run.get('seconds', 0) / 60:.1f} min")
+            print(f"measured {run['router']} ({run['profile']}, seed {run['seed']}): {len(folds)} folds, fit "
+                  f"{fit / 60:.1f} min{rate}, whole run {run.get('seconds', 0) / 60:.1f} min "
+                  f"(created {run.get('provenance', {}).get('created', '?')})")
 
 
-def main(names: list[str]) -> None:
+def main(names: list[str], profile: str = "cpu", options: dict[str, str] | None = None) -> None:
     data = routing_data({b: store.load(b, PAPER5) for b in PAPER_BENCHMARKS}, PAPER5)
     folds = protocols.cv_folds(data.benchmarks, 5, 0)
     train_fold = data.subset(np.flatnonzero(folds != 0))
+    test_items = len(data) / 5
     for name in names:
-        router = build_router(name, RouterContext(models=PAPER5, profile="cpu", seed=0))
-        n_train = len(training_split(train_fold, router.settings, 0)[0])
-        probe = build_router(name, RouterContext(models=PAPER5, profile="cpu", seed=0, options={
-            "max_train_items": PROBE_ITEMS, "epochs": 1, "eval_every": 10**6}))
+        router = build_router(name, RouterContext(models=PAPER5, profile=profile, seed=0, options=dict(options or {})))
+        train_idx, valid_idx = training_split(train_fold, router.settings, 0)
+        probe = build_router(name, RouterContext(models=PAPER5, profile=profile, seed=0, options={
+            **(options or {}), "max_train_items": PROBE_ITEMS, "epochs": 1, "eval_every": 10**6}))
         started = time.perf_counter()
         probe.fit(train_fold)
-        rate = probe.history.samples / probe.history.seconds
+        rate = probe.history.step_rate(skip=1)  # optimisation steps only, the warm-up step left out
         t0 = time.perf_counter()
         probe.predict(data.subset(np.arange(64)).queries())
         predict_rate = 64 / (time.perf_counter() - t0)
-        epochs = router.settings["epochs"]
-        estimate = 5 * (n_train * epochs / rate + len(data) / 5 / predict_rate)
-        print(f"{name}: train {rate:.1f} samples/s, predict {predict_rate:.1f} items/s, {n_train} training "
-              f"items x {epochs} epochs per fold -> full cv ~{estimate / 60:.0f} min "
+        s = router.settings
+        steps = math.ceil(len(train_idx) / s["batch_size"]) * s["epochs"]
+        passes = steps // s["eval_every"] + s["epochs"]  # validation passes: every eval_every steps, each epoch end
+        fold = len(train_idx) * s["epochs"] / rate + (passes * len(valid_idx) + test_items) / predict_rate
+        print(f"{name} ({profile}): train {rate:.1f} samples/s, predict {predict_rate:.1f} items/s; per fold "
+              f"{len(train_idx)} training items x {s['epochs']} epochs + {passes} validation passes of "
+              f"{len(valid_idx)} + {test_items:.0f} test items -> full 5-fold cv ~{5 * fold / 60:.0f} min "
               f"(probe {time.perf_counter() - started:.0f} s)", flush=True)
     measured_runs()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ROUTERS)
+    args = sys.argv[1:]
+    flags = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args if a.startswith("--") and "=" in a}
+    names = [a for a in args if not a.startswith("--")]
+    chosen = dict(kv.split("=", 1) for kv in flags.get("--options", "").split(",") if kv)
+    main(names or ROUTERS, flags.get("--profile", "cpu"), chosen)

@@ -1,4 +1,4 @@
-"""Command line: ``routing-harness {data,eval,leaderboard,models,routers,cost,scalability,...}``.
+"""Command line: ``routing-harness {data,eval,leaderboard,models,routers,cost,scalability,ablations,...}``.
 
 Every user error is one line on stderr naming the file, item, model or option, with exit code 2.
 """
@@ -107,6 +107,22 @@ def cmd_scalability(args: argparse.Namespace) -> None:
         alternative=scalability.check_alternative(args.alternative), force=args.force,
         train=not args.no_train, measure=not args.no_measure, cost_sample=args.cost_sample)
     print(f"wrote {scalability.run(settings)}")
+
+
+def cmd_ablations(args: argparse.Namespace) -> None:
+    from harness import ablations, runner
+
+    try:
+        seeds = tuple(int(x) for x in args.seeds.replace(",", " ").split())
+    except ValueError:
+        raise HarnessError(f"--seeds {args.seeds!r}: expected integers, e.g. 0,1,2") from None
+    routers = tuple(r for spec in args.routers for r in spec.replace(",", " ").split())
+    settings = ablations.AblationSettings(profile=args.profile, pool=args.pool, protocol=args.protocol, seeds=seeds,
+                                          folds=args.folds, train=not args.no_train,
+                                          benchmarks=tuple(runner.parse_benchmarks(args.benchmarks)),
+                                          routers=routers or tuple(v.router for v in ablations.VARIANTS),
+                                          bootstrap=_settings(args))
+    print(f"wrote {ablations.run(settings)}")
 
 
 def _settings(args: argparse.Namespace):
@@ -232,6 +248,17 @@ def build_parser() -> argparse.ArgumentParser:
                    "(repeatable; default: lookahead* vs mlc and the leader vs the runner-up)")
     _bootstrap_args(p)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("ablations", help="results/ablations.md: MLC, lookahead_mlm and its variants over seeds")
+    p.add_argument("--profile", default="small", help="the reduced profile every row uses")
+    p.add_argument("--seeds", default="0,1,2", help="training seeds of every row")
+    p.add_argument("--routers", action="append", default=[], help="rows (space/comma list, repeatable; default: "
+                   "mlc, lookahead_mlm and every lookahead_mlm_* variant)")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--benchmarks", default="all", help="benchmarks of the runs it trains")
+    p.add_argument("--no-train", action="store_true", help="only read existing runs (others: 'not run yet')")
+    _bootstrap_args(p)
+    p.set_defaults(func=cmd_ablations)
 
     p = sub.add_parser("regrade", help="re-grade cached GSM8K/MATH (math-verify) or HumanEval/MBPP (sandbox)")
     p.add_argument("--benchmark", required=True, help="gsm8k, math, humaneval or mbpp")

@@ -44,13 +44,22 @@ class TrainHistory:
     best_step: int = 0
     best_reward: float = -math.inf
     seen_uids: set[str] = field(default_factory=set)  # every uid a training batch contained
-    seconds: float = 0.0
+    batch_sizes: list[int] = field(default_factory=list)
+    seconds: float = 0.0  # the whole fit, validation passes included
     samples: int = 0
+    step_seconds: list[float] = field(default_factory=list)  # optimisation steps alone
+
+    def step_rate(self, skip: int = 1) -> float | None:
+        """Training samples/s over the optimisation steps, the first ``skip`` (warm-up) left out."""
+        times = self.step_seconds[skip:] if len(self.step_seconds) > skip else self.step_seconds
+        sizes = self.batch_sizes[skip:] if len(self.batch_sizes) > skip else self.batch_sizes
+        return sum(sizes) / sum(times) if times and sum(times) > 0 else None
 
     def summary(self) -> dict[str, Any]:
         return {"steps": self.steps, "best_step": self.best_step, "best_eval_reward": self.best_reward,
                 "final_loss": self.losses[-1] if self.losses else None, "seconds": round(self.seconds, 1),
-                "samples_per_s": round(self.samples / self.seconds, 2) if self.seconds else None}
+                "samples_per_s": round(self.samples / self.seconds, 2) if self.seconds else None,
+                "train_samples_per_s": None if self.step_rate(0) is None else round(self.step_rate(0), 2)}
 
 
 Batch = dict[str, Any]
@@ -132,6 +141,7 @@ def train(model: torch.nn.Module, train_set: Sequence[Example], valid_set: Seque
         order = generator.permutation(len(train_set))
         for start in range(0, len(order), batch_size):
             model.train()
+            step_started = time.perf_counter()
             chunk = [train_set[i] for i in order[start:start + batch_size]]
             history.seen_uids.update(e.uid for e in chunk)
             if parallel:  # each process takes its slice of the global batch
@@ -146,6 +156,8 @@ def train(model: torch.nn.Module, train_set: Sequence[Example], valid_set: Seque
             schedule.step()
             history.steps += 1
             history.samples += len(chunk)
+            history.step_seconds.append(time.perf_counter() - step_started)
+            history.batch_sizes.append(len(chunk))
             history.losses.append(float(loss.detach()))
             bar.update(1)
             if history.steps % eval_every == 0:
