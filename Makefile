@@ -17,6 +17,7 @@ FOLDS       ?= 5
 RANDOM_DRAWS ?= 0
 OPTIONS     ?=
 COST_ROUTERS ?=
+MISSING     ?=
 # make scalability: pool sizes, learned routers, second table's pool (gemma6 or none), NO_TRAIN=1 reads runs only
 SIZES       ?= 3,5,8
 SCALABILITY_ROUTERS ?= mlc lookahead_clm lookahead_mlm
@@ -96,7 +97,7 @@ models: setup
 # Paper-backbone GFLOPs (random weights, no download), then every leaderboard run's cost columns.
 cost: setup data
 	$(BIN)/routing-harness cost --paper-backbones
-	$(BIN)/routing-harness cost $(foreach r,$(COST_ROUTERS),--router '$(r)')
+	$(BIN)/routing-harness cost $(foreach r,$(COST_ROUTERS),--router '$(r)') $(if $(MISSING),--missing)
 
 # results/scalability.md: random, oracle and SCALABILITY_ROUTERS (cv, PROFILE) for pools of SIZES candidates;
 # existing run files, fold caches and cost files are re-used, so an interrupted run resumes.

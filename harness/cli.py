@@ -83,7 +83,7 @@ def cmd_cost(args: argparse.Namespace) -> None:
               f"{len(paper['rows'])} rows")
     else:
         done = cost.fill_leaderboard(args.router or None, sample_per_benchmark=args.sample, seed=args.seed,
-                                     batch_size=args.batch_size)
+                                     batch_size=args.batch_size, missing=args.missing)
         for r in done:
             print(f"{r['router']:<32} {r['pool']:<8} {r['protocol']:<5} {r['weights']:<10} "
                   f"GFLOPs {r['gflops']:.4g} (dense {r['gflops_dense']:.4g})  p50 {r['latency_ms']:.3g} ms  "
@@ -210,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", type=int, default=16, help="queries per benchmark counted and timed")
     p.add_argument("--seed", type=int, default=0, help="seed of the query sample")
     p.add_argument("--batch-size", type=int, default=32, help="batch size of the throughput figure")
+    p.add_argument("--missing", action="store_true", help="measure only runs without a cost file (others: "
+                   "their stored figures are re-applied to every seed's rows)")
     p.add_argument("--paper-backbones", action="store_true", help="instead: GFLOPs of MLC and Lookahead on "
                    "the paper's backbones (random weights) for T = 3, 5, 8")
     p.add_argument("--latency", action="store_true", help="--paper-backbones: add batch-1 latency")

@@ -344,6 +344,15 @@ def cost_path(run_file: str) -> Path:
     return config.results_dir() / "cost" / Path(run_file).name
 
 
+def stored_costs(run_file: str) -> list[Path]:
+    """Cost files of a run, else of the other seeds of its group (they share the architecture)."""
+    own = cost_path(run_file)
+    if own.exists():
+        return [own]
+    stem, sep, _ = own.name.rpartition("__seed")
+    return sorted(own.parent.glob(f"{stem}__seed*.json")) if sep else []
+
+
 def measure_run(row: dict, **settings: Any) -> dict[str, Any]:
     """Measure the router of one leaderboard run on that run's pool and benchmarks."""
     from harness import config, runner, store
@@ -372,28 +381,42 @@ def _sig(value: float, digits: int = 5) -> float:
     return 0.0 if value == 0 else float(f"{value:.{digits}g}")
 
 
-def fill_leaderboard(routers: list[str] | None = None, *, strict: bool | None = None,
+def row_updates(result: dict[str, Any], key: tuple[str, str, str, str]) -> list[tuple[dict, dict]]:
+    """(match, cost columns) for every benchmark row of a run's group (router, pool, protocol, profile)."""
+    name, pool, protocol, profile = key
+    match = {"router": name, "pool": pool, "protocol": protocol, "profile": profile}
+    return [({**match, "benchmark": bench}, leaderboard_values(result, bench)) for bench in result["per_benchmark"]]
+
+
+def fill_leaderboard(routers: list[str] | None = None, *, strict: bool | None = None, missing: bool = False,
                      **settings: Any) -> list[dict[str, Any]]:
     """Measure every run on the leaderboard (or those of ``routers``), write ``results/cost/<run>.json``
     and the rows' cost columns. Named routers must be measurable; with none named, runs whose router
-    cannot be measured yet are skipped with a message."""
+    cannot be measured yet are skipped with a message. ``missing``: a run with a cost file (its own or
+    another seed's of the same router, pool, protocol and profile) is not measured again; the stored
+    figures are (re)applied to its rows."""
     from harness import leaderboard
-    from harness.io import atomic_write_json
+    from harness.io import atomic_write_json, read_json
 
     strict = bool(routers) if strict is None else strict
     rows = leaderboard.read_rows()
-    done = []
-    for (name, pool, protocol, profile), row in _groups(rows, routers).items():
+    done, updates = [], []
+    for key, row in _groups(rows, routers).items():
+        found = stored_costs(row["run_file"])
+        if missing and found:
+            updates += row_updates(read_json(found[0]), key)
+            continue
+        stored = cost_path(row["run_file"])
         try:
             result = measure_run(row, **settings)
         except HarnessError as exc:
             if strict:
                 raise
-            print(f"skipped {name} ({pool}, {protocol}): {exc}", file=sys.stderr)
+            print(f"skipped {key[0]} ({key[1]}, {key[2]}): {exc}", file=sys.stderr)
             continue
-        atomic_write_json(cost_path(row["run_file"]), result)
-        match = {"router": name, "pool": pool, "protocol": protocol, "profile": profile}
-        for bench in result["per_benchmark"]:
-            leaderboard.set_columns({**match, "benchmark": bench}, leaderboard_values(result, bench))
+        atomic_write_json(stored, result)
+        updates += row_updates(result, key)
         done.append(result)
+    if updates:
+        leaderboard.set_many(updates)
     return done

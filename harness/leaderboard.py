@@ -61,12 +61,18 @@ def update(new_rows: list[dict]) -> None:
 
 def set_columns(match: dict, values: dict) -> int:
     """Fill columns (cost figures) of existing rows matching ``match``; returns the rows changed."""
+    return set_many([(match, values)])
+
+
+def set_many(updates: list[tuple[dict, dict]]) -> int:
+    """Several ``set_columns`` at once: one atomic write and one render."""
     rows = read_rows()
     changed = 0
     for row in rows:
-        if all(str(row.get(k)) == str(v) for k, v in match.items()):
-            row.update({k: ("" if v is None else v) for k, v in values.items()})
-            changed += 1
+        for match, values in updates:
+            if all(str(row.get(k)) == str(v) for k, v in match.items()):
+                row.update({k: ("" if v is None else v) for k, v in values.items()})
+                changed += 1
     if changed:
         atomic_write_text(csv_path(), csv_text(sorted(rows, key=_sort_key), COLUMNS))
         render()

@@ -196,9 +196,8 @@ def ensure_cost(router: str, pool: Pool, run: dict, s: Settings, step: str) -> d
            "run_file": run_file}
     result = cost.measure_run(row, sample_per_benchmark=s.cost_sample, seed=s.seed)
     atomic_write_json(path, result)
-    match = {k: row[k] for k in ("router", "pool", "protocol", "profile")}
-    for bench in result["per_benchmark"]:  # same columns `routing-harness cost` fills
-        leaderboard.set_columns({**match, "benchmark": bench}, cost.leaderboard_values(result, bench))
+    key = (router, run["pool"], run["protocol"], run["profile"])
+    leaderboard.set_many(cost.row_updates(result, key))  # same columns `routing-harness cost` fills
     return {**result, "source": "measured"}
 
 

@@ -52,8 +52,8 @@ _FAMILY: dict[str, dict[str, dict[str, Any]]] = {
                       max_response_len=8),
         "small": dict(backbone="minilm", span=8, lam=0.2, curriculum_start=0.0, curriculum_alpha=0.4),
         # cpu: the sequence is query (<=96) + T * (m + 1) of MiniLM's 512 positions. The 60-minute
-        # goal decides m: bench/bench_training.py put a full cv run at ~79 min with m=16 and ~54 min
-        # with m=8 (short-probe upper bounds), so m=8 (paper: 64), ~140 tokens for 5 candidates.
+        # goal decides m: bench/bench_training.py probes (taken beside a paused run, ~1.3x slow) put
+        # a full cv run at ~79 min with m=16 and ~54 with m=8; m=8 (paper: 64) then measured 44.8 min.
         "cpu": dict(backbone="minilm", span=8, lam=0.2, curriculum_start=0.0, curriculum_alpha=0.4,
                     epochs=2),
         "paper": dict(backbone="modernbert-base", span=64, lam=0.2, curriculum_start=0.0, curriculum_alpha=0.4,
@@ -63,9 +63,9 @@ _FAMILY: dict[str, dict[str, dict[str, Any]]] = {
         "smoke": dict(backbone="tiny-llama", lam=0.5, max_response_len=8, num_layers=None),
         "small": dict(backbone="smollm2-135m-instruct-gguf", lam=0.5, max_response_len=8, num_layers=4,
                       batch_size=8),
-        # cpu: training runs T sequences per item, so the 60-minute goal rules: the bench put 6 layers,
-        # query 96, response 32 at ~169 min and 4 layers, query 64, response 16 at ~77 min (short-probe
-        # upper bounds); a cap of 600 items per benchmark brings that under 60.
+        # cpu: training runs T sequences per item, so the 60-minute goal rules: bench probes put 6
+        # layers, query 96, response 32 at ~169 min and 4 layers, query 64, response 16 at ~77 (beside a
+        # paused run); with a cap of 600 items per benchmark an idle-machine probe says ~59 (not run yet).
         "cpu": dict(backbone="smollm2-135m-instruct-gguf", lam=0.5, max_query_len=64, max_response_len=16,
                     num_layers=4, epochs=1, batch_size=8, cap_per_benchmark=600),
         "paper": dict(backbone="smollm2-135m", lam=0.5, max_response_len=2048, num_layers=None, epochs=2),

@@ -264,6 +264,14 @@ def test_cost_command_fills_every_row(results_dir, tmp_path, monkeypatch):
     detail = json.loads((results_dir / "cost" / "cost_test_tiny__paper5__cv__cpu__seed0.json").read_text())
     assert detail["weights"] == "fitted"  # re-used a fold router the cv run saved
     assert "| cost_test_tiny |" in (results_dir / "cost.md").read_text()
+    # a new seed takes over the rows: --missing measures nothing again, the seed-0 cost file fills them
+    evaluate(EvalConfig(router="cost_test_tiny", benchmarks=benches, folds=2, seed=1))
+    stored = (results_dir / "cost" / "cost_test_tiny__paper5__cv__cpu__seed0.json").stat().st_mtime_ns
+    monkeypatch.setattr(cost, "measure_run", lambda *a, **k: pytest.fail("--missing re-measured a run"))
+    assert main(["cost", "--missing"]) == 0
+    seed1 = [r for r in _rows(results_dir) if r["router"] == "cost_test_tiny" and r["seed"] == "1"]
+    assert len(seed1) == 2 and all(r["gflops"] == tiny["gflops"] for r in seed1)
+    assert (results_dir / "cost" / "cost_test_tiny__paper5__cv__cpu__seed0.json").stat().st_mtime_ns == stored
 
 
 def test_cost_command_names_a_router_without_rows(results_dir, capsys):
