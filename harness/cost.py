@@ -401,22 +401,23 @@ def fill_leaderboard(routers: list[str] | None = None, *, strict: bool | None = 
     strict = bool(routers) if strict is None else strict
     rows = leaderboard.read_rows()
     done, updates = [], []
-    for key, row in _groups(rows, routers).items():
-        found = stored_costs(row["run_file"])
-        if missing and found:
-            updates += row_updates(read_json(found[0]), key)
-            continue
-        stored = cost_path(row["run_file"])
-        try:
-            result = measure_run(row, **settings)
-        except HarnessError as exc:
-            if strict:
-                raise
-            print(f"skipped {key[0]} ({key[1]}, {key[2]}): {exc}", file=sys.stderr)
-            continue
-        atomic_write_json(stored, result)
-        updates += row_updates(result, key)
-        done.append(result)
-    if updates:
-        leaderboard.set_many(updates)
+    try:
+        for key, row in _groups(rows, routers).items():
+            found = stored_costs(row["run_file"]) if missing else []
+            if found:
+                updates += row_updates(read_json(found[0]), key)
+                continue
+            try:
+                result = measure_run(row, **settings)
+            except HarnessError as exc:
+                if strict:
+                    raise
+                print(f"skipped {key[0]} ({key[1]}, {key[2]}): {exc}", file=sys.stderr)
+                continue
+            atomic_write_json(cost_path(row["run_file"]), result)
+            updates += row_updates(result, key)
+            done.append(result)
+    finally:  # what was measured before a failure still reaches the leaderboard
+        if updates:
+            leaderboard.set_many(updates)
     return done

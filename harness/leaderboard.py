@@ -59,13 +59,9 @@ def update(new_rows: list[dict]) -> None:
     render()
 
 
-def set_columns(match: dict, values: dict) -> int:
-    """Fill columns (cost figures) of existing rows matching ``match``; returns the rows changed."""
-    return set_many([(match, values)])
-
-
 def set_many(updates: list[tuple[dict, dict]]) -> int:
-    """Several ``set_columns`` at once: one atomic write and one render."""
+    """Fill columns (cost figures) of the existing rows matching each ``(match, values)``, in one
+    atomic write and one render; returns the rows changed."""
     rows = read_rows()
     changed = 0
     for row in rows:
