@@ -84,7 +84,7 @@ bench: setup data
 A ?=
 B ?=
 compare: setup data
-	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=<router> B=<router> [POOL=...] [PROTOCOL=...]" >&2; exit 2; }
+	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=<router>[@profile] B=<router>[@profile] [POOL=...] [PROTOCOL=...]" >&2; exit 2; }
 	$(BIN)/routing-harness compare '$(A)' '$(B)' --pool '$(POOL)' --protocol $(PROTOCOL)
 
 # Intervals and tie marks in leaderboard.md, results/analysis.md and results/site/index.html.

@@ -291,14 +291,14 @@ def write_analysis(stats: dict[GroupKey, GroupStats], settings: Settings,
     return path
 
 
-def compare_routers(a: str, b: str, pool: str, protocol: str, settings: Settings,
-                    profiles: tuple[str | None, str | None] = (None, None)) -> str:
-    """``routing-harness compare``: the paired bootstrap difference in average mu_n of two routers."""
+def compare_routers(a: str, b: str, pool: str, protocol: str, settings: Settings) -> str:
+    """``routing-harness compare``: the paired bootstrap difference in average mu_n of two routers
+    (each named as on the leaderboard, ``router@profile`` where it has several profiles)."""
     from harness.stats import Bootstrap, comparison_text, find_key, group_runs, group_stats, load_runs
 
     groups = group_runs(load_runs())
     boot = Bootstrap(settings)
-    found = [find_key(groups, name, pool, protocol, profile) for name, profile in zip((a, b), profiles)]
+    found = [find_key(groups, name, pool, protocol) for name in (a, b)]
     sa, sb = (group_stats(groups[key], boot) for key in found)
     return comparison_text(compare(sa, sb), sa, sb, settings.resamples)
 

@@ -136,8 +136,7 @@ def _settings(args: argparse.Namespace):
 def cmd_compare(args: argparse.Namespace) -> None:
     from harness import analysis
 
-    print(analysis.compare_routers(args.a, args.b, args.pool, args.protocol, _settings(args),
-                                   (args.profile_a, args.profile_b)))
+    print(analysis.compare_routers(args.a, args.b, args.pool, args.protocol, _settings(args)))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -238,10 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_scalability)
 
     p = sub.add_parser("compare", help="paired bootstrap comparison of two routers (average mu_n)")
-    p.add_argument("a", help="router A (as on the leaderboard)")
-    p.add_argument("b", help="router B")
-    p.add_argument("--profile-a", default=None, help="A's profile when it has several")
-    p.add_argument("--profile-b", default=None, help="B's profile when it has several")
+    p.add_argument("a", help="router A as on the leaderboard; router@profile where it has several profiles")
+    p.add_argument("b", help="router B (the same form)")
     _bootstrap_args(p)
     p.set_defaults(func=cmd_compare)
 

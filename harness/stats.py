@@ -508,20 +508,21 @@ def tie_marks(stats: dict[GroupKey, GroupStats]) -> dict[tuple[str, str], dict[G
     return out
 
 
-def find_key(keys: Iterable[GroupKey], router: str, pool: str, protocol: str,
-             profile: str | None = None) -> GroupKey:
-    """The group of ``router`` on (pool, protocol); reference routers match any protocol."""
+def find_key(keys: Iterable[GroupKey], router: str, pool: str, protocol: str) -> GroupKey:
+    """The group of ``router`` on (pool, protocol); reference routers match any protocol.
+    ``router@profile`` picks one profile where the router has runs under several."""
+    name, _, profile = router.partition("@")
     keys = list(keys)
-    found = [k for k in keys if k[0] == router and k[1] == pool and k[2] in (protocol, "none")
-             and (profile is None or k[3] == profile)]
+    found = [k for k in keys if k[0] == name and k[1] == pool and k[2] in (protocol, "none")
+             and (not profile or k[3] == profile)]
     if len(found) == 1:
         return found[0]
     if not found:
-        have = sorted({f"{k[0]} ({k[1]}, {k[2]}, {k[3]})" for k in keys})
+        have = sorted({f"{k[0]}@{k[3]} ({k[1]}, {k[2]})" for k in keys})
         raise HarnessError(f"router '{router}': no run file in {runs_dir()} for pool {pool}, protocol "
                            f"{protocol}; have: {', '.join(have) or 'none'}")
-    profiles = ", ".join(k[3] for k in found)
-    raise HarnessError(f"router '{router}': several profiles on pool {pool} ({profiles}); pass --profile")
+    choices = " or ".join(f"{name}@{k[3]}" for k in found)
+    raise HarnessError(f"router '{router}': several profiles on pool {pool}; name one: {choices}")
 
 
 # --------------------------------------------------------------------------------------------

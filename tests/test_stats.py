@@ -239,3 +239,13 @@ def test_run_file_with_other_items_is_refused(runs, tmp_path):
     run.benchmarks["gsm8k"] = bench
     with pytest.raises(stats.HarnessError, match="gsm8k"):
         stats.group_stats([run], stats.Bootstrap(SMALL, cache=False))
+
+
+def test_find_key_names_a_profile_where_a_router_has_several():
+    keys = [("mlc", "paper5", "cv", "cpu"), ("mlc", "paper5", "cv", "small"), ("random", "paper5", "none", "-")]
+    with pytest.raises(stats.HarnessError, match="mlc@cpu or mlc@small"):
+        stats.find_key(keys, "mlc", "paper5", "cv")
+    assert stats.find_key(keys, "mlc@small", "paper5", "cv") == ("mlc", "paper5", "cv", "small")
+    assert stats.find_key(keys, "random", "paper5", "cv") == ("random", "paper5", "none", "-")
+    with pytest.raises(stats.HarnessError, match="no run file"):
+        stats.find_key(keys, "mlc@paper", "paper5", "cv")
