@@ -244,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="write results/analysis.md, results/site/index.html, leaderboard.md")
     p.add_argument("--pair", nargs=2, action="append", metavar=("A", "B"), help="win/tie/loss pair "
-                   "(repeatable; router@profile where it has several; default: lookahead* vs mlc and the leader vs the runner-up)")
+                   "(repeatable; router@profile where it has several; default: lookahead* vs mlc and the "
+                   "leader vs the runner-up)")
     _bootstrap_args(p)
     p.set_defaults(func=cmd_report)
 
