@@ -84,6 +84,21 @@ def test_clm_adds_new_mid_tokens(items):
     assert router.model.lm.get_input_embeddings().weight.shape[0] == len(router.tokenizer)
 
 
+@pytest.mark.parametrize("init", ["sampled", "mean"])
+def test_new_mid_tokens_start_apart_unless_mean_initialised(init):
+    """Sampled MID rows are as far apart as ordinary tokens; transformers' mean-resizing stacks them."""
+    router = _router("lookahead_clm", mid_init=init)
+    weight = router.model.lm.get_input_embeddings().weight.detach()
+    mids = torch.cdist(weight[router.mid_ids], weight[router.mid_ids])
+    mid_gap = mids[~torch.eye(len(router.mid_ids), dtype=torch.bool)].min()
+    others = weight[torch.arange(100, 200)]
+    typical = torch.cdist(others, others).sum() / (100 * 99)
+    if init == "sampled":
+        assert mid_gap > 0.5 * typical
+    else:
+        assert mid_gap < 0.01 * typical
+
+
 def test_clm_joint_pass_isolates_mid_tokens(items):
     router = _router("lookahead_clm")
     model = router.model.eval()
