@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.errors import HarnessError
 from routers import register_router
 from routers.backbones import load_model, load_tokenizer
 from routers.base import RouterContext, RoutingData
@@ -106,8 +107,6 @@ def add_mid_tokens(model: nn.Module, tokenizer: Any, names: list[str], seed: int
     the mean embedding: MID tokens that start identical leave the router nothing to tell candidates
     apart by, and on the cpu budget (244 steps at lr 5e-5) they ended within 0.05 of each other against
     ~3.3 between ordinary tokens, so Lookahead-CLM routed every query to one model."""
-    if init not in ("sampled", "mean"):
-        raise ValueError(f"mid_init '{init}': use sampled or mean")
     tokenizer.add_special_tokens({"additional_special_tokens": names})
     ids = tokenizer.convert_tokens_to_ids(names)
     if max(ids) >= model.get_input_embeddings().weight.shape[0]:
@@ -337,6 +336,9 @@ class LookaheadCLM(TorchRouter):
         super().__init__(ctx)
         self.settings.setdefault("clm_inference", "joint")
         self.settings.setdefault("mid_init", "sampled")  # runs before this setting existed used "mean"
+        for key, allowed in (("clm_inference", ("joint", "separate")), ("mid_init", ("sampled", "mean"))):
+            if self.settings[key] not in allowed:
+                raise HarnessError(f"option {key}={self.settings[key]}: use one of {', '.join(allowed)}")
 
     def build(self) -> None:
         s = self.settings

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from harness import store
+from harness.errors import HarnessError
 from harness.runner import routing_data
 from routers import build_router
 from routers.base import RouterContext
@@ -140,3 +141,9 @@ def test_scores_shape_and_determinism(items, name):
         outputs.append(router.predict(sub.subset(np.arange(10)).queries()))
     assert outputs[0].shape == (10, len(POOL))
     assert np.array_equal(np.argmax(outputs[0], 1), np.argmax(outputs[1], 1))
+
+
+def test_clm_rejects_unknown_option_values():
+    for key in ("mid_init", "clm_inference"):
+        with pytest.raises(HarnessError, match=f"option {key}=bogus"):
+            build_router("lookahead_clm", RouterContext(models=POOL, profile="smoke", seed=0, options={key: "bogus"}))
