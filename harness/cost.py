@@ -344,13 +344,13 @@ def cost_path(run_file: str) -> Path:
     return config.results_dir() / "cost" / Path(run_file).name
 
 
-def stored_costs(run_file: str) -> list[Path]:
-    """Cost files of a run, else of the other seeds of its group (they share the architecture)."""
+def stored_cost(run_file: str) -> Path | None:
+    """The run's cost file, else another seed's of its group (they share the architecture)."""
     own = cost_path(run_file)
     if own.exists():
-        return [own]
+        return own
     stem, sep, _ = own.name.rpartition("__seed")
-    return sorted(own.parent.glob(f"{stem}__seed*.json")) if sep else []
+    return next(iter(sorted(own.parent.glob(f"{stem}__seed*.json"))), None) if sep else None
 
 
 def measure_run(row: dict, **settings: Any) -> dict[str, Any]:
@@ -403,9 +403,9 @@ def fill_leaderboard(routers: list[str] | None = None, *, strict: bool | None = 
     done, updates = [], []
     try:
         for key, row in _groups(rows, routers).items():
-            found = stored_costs(row["run_file"]) if missing else []
+            found = stored_cost(row["run_file"]) if missing else None
             if found:
-                updates += row_updates(read_json(found[0]), key)
+                updates += row_updates(read_json(found), key)
                 continue
             try:
                 result = measure_run(row, **settings)
