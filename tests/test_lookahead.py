@@ -147,3 +147,34 @@ def test_clm_rejects_unknown_option_values():
     for key in ("mid_init", "clm_inference"):
         with pytest.raises(HarnessError, match=f"option {key}=bogus"):
             build_router("lookahead_clm", RouterContext(models=POOL, profile="smoke", seed=0, options={key: "bogus"}))
+
+
+def test_modernbert_new_mid_tokens_reach_the_tied_decoder():
+    """The paper profile's ModernBERT has no [unusedN] entries: MID_t are new rows of the embedding and
+    of the tied decoder, and _mlm_parts scores them (a tiny random ModernBERT, MiniLM's tokenizer)."""
+    from transformers import AutoModelForMaskedLM, ModernBertConfig
+
+    from routers.backbones import load_tokenizer
+    from routers.lookahead import _mlm_parts, add_mid_tokens
+
+    tokenizer = load_tokenizer("minilm")
+    vocab = len(tokenizer)
+    torch.manual_seed(0)
+    model = AutoModelForMaskedLM.from_config(ModernBertConfig(
+        vocab_size=vocab, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+        pad_token_id=tokenizer.pad_token_id, cls_token_id=tokenizer.cls_token_id,
+        sep_token_id=tokenizer.sep_token_id))
+    ids = add_mid_tokens(model, tokenizer, [f"[MID_{t}]" for t in range(len(POOL))], seed=0)
+    assert ids == list(range(vocab, vocab + len(POOL)))
+    embeddings = model.get_input_embeddings().weight
+    encoder, token_head = _mlm_parts(model)
+    assert embeddings.shape[0] == len(tokenizer) == vocab + len(POOL)
+    assert model.decoder.weight.data_ptr() == embeddings.data_ptr()  # still tied after the resize
+    rows = embeddings[ids].detach()
+    assert torch.cdist(rows, rows)[~torch.eye(len(ids), dtype=torch.bool)].min() > 0.1
+    text = tokenizer("two plus two", return_tensors="pt")["input_ids"][0].tolist()
+    input_ids = torch.tensor([text[:-1] + ids + text[-1:]])
+    hidden = encoder(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).last_hidden_state
+    logits = token_head(hidden)
+    assert logits.shape == (1, input_ids.shape[1], len(tokenizer))
+    assert torch.isfinite(logits).all()
