@@ -18,10 +18,10 @@ RANDOM_DRAWS ?= 0
 OPTIONS     ?=
 COST_ROUTERS ?=
 MISSING     ?=
-# make scalability: pool sizes, learned routers, second table's pool (gemma6 or none), NO_TRAIN=1 reads runs only
+# make scalability: pool sizes, learned routers, optional second table's pool (none or gemma6), NO_TRAIN=1 reads runs only
 SIZES       ?= 3,5,8
 SCALABILITY_ROUTERS ?= mlc lookahead_clm lookahead_mlm
-SCALABILITY_ALT ?= gemma6
+SCALABILITY_ALT ?= none
 NO_TRAIN    ?=
 # make ablations: the reduced profile and the seeds of every row
 ABLATION_PROFILE ?= small

@@ -226,8 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="cpu", help="smoke, cpu or paper (learned routers)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--alternative", default="gemma6", help="second table's pool: gemma6 (paper5 + gemma-2-9b-it) "
-                   "or none")
+    p.add_argument("--alternative", default="none", help="optional second table's pool: gemma6 (paper5 + "
+                   "gemma-2-9b-it, T=6; trains its routers if their runs are missing) or none")
     p.add_argument("--no-train", action="store_true", help="only read existing runs (others: 'not run yet')")
     p.add_argument("--no-measure", action="store_true", help="only read existing cost figures")
     p.add_argument("--cost-sample", type=int, default=16, help="queries per benchmark counted and timed")

@@ -45,7 +45,7 @@ class Settings:
     profile: str = "cpu"
     seed: int = 0
     folds: int = 5
-    alternative: str | None = "gemma6"
+    alternative: str | None = None  # optional second table, e.g. "gemma6": hours of cpu training cold
     force: bool = False  # re-evaluate and re-measure runs that exist (fold caches are still re-used)
     train: bool = True  # False: only read existing runs; the others' cells say "not run yet"
     measure: bool = True  # False: only read existing cost figures
@@ -298,12 +298,30 @@ def _devices(states: dict) -> str:
     return devices + (f" (1-min load average {min(loads):.1f}–{max(loads):.1f} while timed)" if loads else "")
 
 
+def make_command(s: Settings) -> str:
+    """The ``make scalability`` line that writes this table: defaults left out, the rest as variables."""
+    default = Settings()
+    parts = ["make scalability"]
+    if s.sizes != default.sizes:
+        parts.append(f"SIZES={','.join(map(str, s.sizes))}")
+    if s.routers != default.routers:
+        parts.append(f"SCALABILITY_ROUTERS='{' '.join(s.routers)}'")
+    if s.benchmarks != default.benchmarks:
+        parts.append(f"BENCHMARKS={','.join(s.benchmarks)}")
+    for name, value in (("PROFILE", s.profile), ("SEED", s.seed), ("FOLDS", s.folds)):
+        if value != getattr(default, name.lower()):
+            parts.append(f"{name}={value}")
+    if s.alternative != default.alternative:
+        parts.append(f"SCALABILITY_ALT={s.alternative or 'none'}")
+    return " ".join(parts)
+
+
 def _header(s: Settings, states: dict) -> list[str]:
     return [
         "# Scalability: pool size T",
         "",
-        "Regenerate with `make scalability` (`routing-harness scalability`); this file is written by it. "
-        "Spec: paper notes, section 6.",
+        f"Regenerate with `{make_command(s)}` (`routing-harness scalability`); this file is written by it "
+        "and re-uses the run files in results/runs. Spec: paper notes, section 6.",
         "",
         f"- **Learned routers** ({', '.join(s.routers)}): profile **{s.profile}**, protocol **cv** "
         f"({s.folds} folds, seed {s.seed}) over the benchmarks of the pool that the cache has (listed "
@@ -335,7 +353,7 @@ def _status(s: Settings, states: dict) -> list[str]:
     if runs == len(states):
         return []
     return [f"**Status:** {runs} of {len(states)} learned-router runs (profile {s.profile}) exist; the "
-            f"cells without a run say \"{NOT_RUN}\". `make scalability PROFILE={s.profile}` trains them (hours on "
+            f"cells without a run say \"{NOT_RUN}\". `{make_command(s)}` trains them (hours on "
             "the cpu profile here); random and oracle need no training and are complete.", ""]
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from harness import cli, runner
 from harness.pools import PAPER5
-from harness.scalability import CANDIDATES
+from harness.scalability import CANDIDATES, Settings, make_command
 
 POOL2 = PAPER5[:2]
 ARGS = ["scalability", "--sizes", "2,6", "--benchmarks", "humaneval,alpacaeval", "--profile", "smoke", "--folds", "2",
@@ -62,6 +62,8 @@ def test_scalability_table_end_to_end(dirs, capsys):
     assert alpaca[("6", "mlc")][3] == f"{run6['benchmarks']['alpacaeval']['score']:.2f}"
     assert alpaca[("6", "oracle")][3] == f"{runner.references('alpacaeval', tuple(CANDIDATES[:6]))['oracle']:.2f}"
     assert "profile **smoke**" in text and "(2 folds, seed 0)" in text and "dense" in text
+    assert ("Regenerate with `make scalability SIZES=2,6 SCALABILITY_ROUTERS='mlc' BENCHMARKS=alpacaeval,humaneval "
+            "PROFILE=smoke FOLDS=2`") in text
 
     # a second call reads the run and the cost file: nothing retrained or re-measured
     before = (run_path.stat().st_mtime_ns, (dirs / "cost" / run_path.name).stat().st_mtime_ns)
@@ -78,6 +80,12 @@ def test_scalability_no_train_says_not_run_yet(dirs):
     rows = _rows((dirs / "scalability.md").read_text())
     assert rows[("2", "lookahead_mlm")][3:5] == ["not run yet", "not run yet"]
     assert not (dirs / "runs").exists()
+
+
+def test_make_command_names_only_what_differs_from_the_defaults():
+    assert make_command(Settings()) == "make scalability"
+    assert make_command(Settings(sizes=[3, 5], profile="small", alternative="gemma6")) == \
+        "make scalability SIZES=3,5 PROFILE=small SCALABILITY_ALT=gemma6"
 
 
 @pytest.mark.parametrize("args, needle", [
