@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -357,31 +357,49 @@ def _status(s: Settings, states: dict) -> list[str]:
             "the cpu profile here); random and oracle need no training and are complete.", ""]
 
 
-def render(s: Settings, pools: list[Pool], alts: list[Pool], states: dict) -> str:
-    lines = _header(s, states) + _status(s, states) + ["## Pools", ""] + _pool_section(pools, states, s.routers) + [""]
+def _states_of(pools: list[Pool], states: dict) -> dict:
+    labels = {p.label for p in pools}
+    return {key: st for key, st in states.items() if key[0] in labels}
+
+
+def render(s: Settings, pools: list[Pool], states: dict) -> str:
+    """results/scalability.md: the pools of SIZES (the optional alternative has its own file)."""
+    main, states = replace(s, alternative=None), _states_of(pools, states)
+    lines = _header(main, states) + _status(main, states) + ["## Pools", ""]
+    lines += _pool_section(pools, states, s.routers) + [""]
     for bench in s.benchmarks:
         adapter = get_benchmark(bench)
         rows = [[str(p.size), pool_name(p), *r] for p in pools for r in pool_rows(p, bench, states, s.routers)]
         lines += [f"## {adapter.title} ({adapter.metric})", ""] + _table(["T", "pool", *HEAD], rows) + [""]
-    if alts:
-        lines += _alternative_section(s, alts, states)
     return "\n".join(lines)
 
 
-def _alternative_section(s: Settings, alts: list[Pool], states: dict) -> list[str]:
-    lines = ["## Alternative pool", "",
-             "A second, documented pool: paper5 + gemma-2-9b-it (T=6). An 8-candidate pool with "
+def render_alternative(s: Settings, alts: list[Pool], states: dict) -> str:
+    """results/scalability_<alternative>.md: the documented second pool, same conventions."""
+    states = _states_of(alts, states)
+    lines = [f"# Scalability: alternative pool `{s.alternative}`", "",
+             f"Regenerate with `{make_command(s)}` (it also rewrites scalability.md); this file is written by "
+             "it and re-uses the run files in results/runs. Conventions (mu_o, mu_n, both GFLOPs conventions, "
+             "\"not in cache\", \"not run yet\") as in [scalability.md](scalability.md).", "",
+             "- A second, documented pool: paper5 + gemma-2-9b-it (T=6). An 8-candidate pool with "
              "gemma-2-9b-it exists in the cache only for AlpacaEval and MT-Bench, and MATH/HumanEval hold "
              "at most 6 models, so this is the largest pool the cache has on the paper's three benchmarks "
-             "(every benchmark but Arena-Hard). Same settings and conventions as above.", ""]
-    lines += _pool_section(alts, states, s.routers) + [""]
+             "(every benchmark but Arena-Hard).",
+             f"- **Learned routers** ({', '.join(s.routers)}): profile **{s.profile}**, protocol **cv** "
+             f"({s.folds} folds, seed {s.seed}) over the benchmarks the cache has for the pool.",
+             f"- **Latency** p50 / p95 ms, batch 1, on: {_devices(states)}.", ""]
+    lines += _status(s, states) + _pool_section(alts, states, s.routers) + [""]
     rows = [[get_benchmark(b).title, pool_name(p), *r] for p in alts for b in s.benchmarks
             for r in pool_rows(p, b, states, s.routers)]
-    return lines + _table(["benchmark", "pool", *HEAD], rows) + [""]
+    return "\n".join(lines + _table(["benchmark", "pool", *HEAD], rows) + [""])
 
 
 def table_path() -> Path:
     return config.results_dir() / "scalability.md"
+
+
+def alternative_path(name: str) -> Path:
+    return config.results_dir() / f"scalability_{name}.md"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -414,7 +432,12 @@ def run(s: Settings) -> Path:
     pools, alts = main_pools(s), alternative_pools(s)
     states: dict[tuple[str, str], dict] = {}
     todo = [(p, r) for p in pools + alts if p.available for r in s.routers]
-    write = lambda: atomic_write_text(table_path(), render(s, pools, alts, states))  # noqa: E731
+
+    def write() -> None:
+        atomic_write_text(table_path(), render(s, pools, states))
+        if alts:
+            atomic_write_text(alternative_path(s.alternative), render_alternative(s, alts, states))
+
     for k, (pool, router) in enumerate(todo, start=1):
         step = f"[{k}/{len(todo)}] T={pool.size} {pool_name(pool)} {router}"
         state = states.setdefault((pool.label, router), {})
@@ -423,5 +446,7 @@ def run(s: Settings) -> Path:
             state["cost"] = ensure_cost(router, pool, state["run"], s, step)
         write()
     write()
+    if alts:
+        _say(f"wrote {alternative_path(s.alternative)}")
     _say(f"wrote {table_path()}")
     return table_path()

@@ -295,9 +295,10 @@ def scalability_html(stats: dict[GroupKey, GroupStats]) -> str:
     if series:
         parts.append(f"<figure>{scalability_plot(series)}<figcaption>Raw score (mu_o, 95% interval) against the "
                      "number of candidates, for routers with runs on several pool sizes.</figcaption></figure>")
-    md = config.results_dir() / "scalability.md"
-    if md.exists():
-        parts.append(f"<h3>results/scalability.md</h3>{markdown_tables(md.read_text(encoding='utf-8'))}")
+    results = config.results_dir()
+    for md in [results / "scalability.md", *sorted(results.glob("scalability_*.md"))]:  # then optional pools
+        if md.exists():
+            parts.append(f"<h3>results/{md.name}</h3>{markdown_tables(md.read_text(encoding='utf-8'))}")
     if not parts:
         parts.append('<p class="muted">No scalability data yet: needs runs of one router on several pool sizes '
                      "(paper3 / paper5 / paper8) or results/scalability.md.</p>")

@@ -82,6 +82,23 @@ def test_scalability_no_train_says_not_run_yet(dirs):
     assert not (dirs / "runs").exists()
 
 
+def test_the_alternative_pool_has_its_own_file(dirs):
+    """The optional second table never enters scalability.md, so the default command cannot drop it."""
+    assert cli.main(ARGS[:-2] + ["--alternative", "gemma6", "--no-train"]) == 0
+    main, alt_path = (dirs / "scalability.md").read_text(), dirs / "scalability_gemma6.md"
+    alt = alt_path.read_text()
+    assert "gemma-2-9b-it" not in main and "SCALABILITY_ALT" not in main
+    assert ("Regenerate with `make scalability SIZES=2,6 SCALABILITY_ROUTERS='mlc' BENCHMARKS=alpacaeval,humaneval "
+            "PROFILE=smoke FOLDS=2 SCALABILITY_ALT=gemma6`") in alt
+    oracle = runner.references("humaneval", tuple(PAPER5 + ["gemma-2-9b-it"]))["oracle"]
+    assert f"| HumanEval | paper5 + gemma-2-9b-it | oracle | {oracle:.2f} | 100.0 |" in alt
+    assert "| HumanEval | paper5 + gemma-2-9b-it | mlc | not run yet |" in alt
+
+    before = alt_path.stat().st_mtime_ns
+    assert cli.main(ARGS[:-2] + ["--alternative", "none", "--no-train"]) == 0
+    assert alt_path.stat().st_mtime_ns == before and (dirs / "scalability.md").read_text() == main
+
+
 def test_make_command_names_only_what_differs_from_the_defaults():
     assert make_command(Settings()) == "make scalability"
     assert make_command(Settings(sizes=[3, 5], profile="small", alternative="gemma6")) == \
