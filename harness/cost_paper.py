@@ -9,6 +9,7 @@ of the mean length.
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any, Callable
 
@@ -291,14 +292,16 @@ def _router_section(results: list[dict]) -> list[str]:
              "same sampled queries after warm-up; activated parameters (billions) from the run's per-item "
              "choices (random: the mean of the pool's sizes). Weights: reference (no model), fitted (a "
              "trained router re-used) or untrained (random weights; same FLOPs).", "",
-             "| Router | Pool | Protocol | Weights | GFLOPs | GFLOPs dense | at mean length | p50 ms | p95 ms | "
-             "queries/s (batch) | router params | activated B (mean of means) | activated B (pooled) | device (load) |",
-             "|" + "---|" * 14]
+             "| Router | Pool | Protocol | Profile | Run seed | Weights | GFLOPs | GFLOPs dense | at mean length | "
+             "p50 ms | p95 ms | queries/s (batch) | router params | activated B (mean of means) | "
+             "activated B (pooled) | device (load) |",
+             "|" + "---|" * 16]
     for r in results:
         act = r.get("activated_params_b", {})
         mean = r["at_mean_length"]
         lines.append(
-            f"| {r['router']} | {r['pool']} | {r['protocol']} | {r['weights']} | {r['gflops']:.4g} | "
+            f"| {r['router']} | {r['pool']} | {r['protocol']} | {r.get('profile', '-')} | {_run_seed(r)} | "
+            f"{r['weights']} | {r['gflops']:.4g} | "
             f"{r['gflops_dense']:.4g} | {mean['gflops']:.4g} | {r['latency_ms']:.3g} | {r['latency_p95_ms']:.3g} | "
             f"{r['throughput']['queries_per_s']:.4g} ({r['throughput']['batch_size']}) | {r['router_params']} | "
             f"{act.get('mean_of_means', float('nan')):.2f} | {act.get('pooled', float('nan')):.2f} | {r['device']} "
@@ -309,6 +312,12 @@ def _router_section(results: list[dict]) -> list[str]:
                   "is closest to the mean. Load: the machine's 1-minute load average while timing; above the "
                   "core count, latency and throughput are inflated by other jobs."]
     return lines + [""]
+
+
+def _run_seed(result: dict) -> str:
+    """The measured run's seed, from its file name (``result['seed']`` is the query sample's)."""
+    match = re.search(r"__seed(\d+)\.json$", str(result.get("run_file", "")))
+    return match.group(1) if match else "-"
 
 
 def render() -> str:

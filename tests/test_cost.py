@@ -263,7 +263,7 @@ def test_cost_command_fills_every_row(results_dir, tmp_path, monkeypatch):
     assert int(tiny["router_params"]) == DIM * 5 + 5
     detail = json.loads((results_dir / "cost" / "cost_test_tiny__paper5__cv__cpu__seed0.json").read_text())
     assert detail["weights"] == "fitted"  # re-used a fold router the cv run saved
-    assert "| cost_test_tiny |" in (results_dir / "cost.md").read_text()
+    assert "| cost_test_tiny | paper5 | cv | cpu | 0 | fitted |" in (results_dir / "cost.md").read_text()
     # a new seed takes over the rows: --missing measures nothing again, the seed-0 cost file fills them
     evaluate(EvalConfig(router="cost_test_tiny", benchmarks=benches, folds=2, seed=1))
     stored = (results_dir / "cost" / "cost_test_tiny__paper5__cv__cpu__seed0.json").stat().st_mtime_ns
