@@ -305,8 +305,10 @@ def obtain_router(name: str, run: dict) -> tuple[Router, str]:
 
     config = run.get("config", {})
     profile = run.get("profile") if run.get("profile") not in (None, "-") else config.get("profile", "cpu")
-    ctx = RouterContext(models=list(run["models"]), seed=int(run.get("seed") or 0), profile=profile,
-                        options=dict(config.get("options") or {}))
+    # the run's options, but not the thread count it trained with (parallel lanes train on fewer):
+    # every router is timed on its profile's threads
+    options = {k: v for k, v in (config.get("options") or {}).items() if k != "num_threads"}
+    ctx = RouterContext(models=list(run["models"]), seed=int(run.get("seed") or 0), profile=profile, options=options)
     router = build_router(name, ctx)
     if not router.learns:
         return router, "reference"

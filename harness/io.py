@@ -10,8 +10,9 @@ import json
 import os
 import tempfile
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from harness.errors import HarnessError
 
@@ -58,6 +59,26 @@ def field(record: dict, name: str, path: Path, item: object) -> Any:
         return record[name]
     except (KeyError, TypeError):
         raise HarnessError(f"{path}: item {item}: missing field '{name}'") from None
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock for ``path`` (a read-modify-write that parallel runs share). The lock
+    file lives in the temp directory, so results/ holds only results."""
+    import hashlib
+
+    key = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"routing-harness-{key}.lock", "a") as fh:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no parallel lanes there either
+            yield
+            return
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

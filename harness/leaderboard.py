@@ -11,7 +11,7 @@ from pathlib import Path
 from benchmarks import PAPER_BENCHMARKS, get_benchmark
 from harness import config
 from harness.errors import HarnessError
-from harness.io import atomic_write_text, csv_text
+from harness.io import atomic_write_text, csv_text, file_lock
 from harness.pools import POOLS
 
 COLUMNS = [
@@ -46,6 +46,11 @@ def read_rows(path: Path | None = None) -> list[dict]:
 
 def update(new_rows: list[dict]) -> None:
     """Replace the rows with the same key (a re-run never duplicates), write atomically, re-render."""
+    with file_lock(csv_path()):  # parallel lanes finish runs at any time
+        _update(new_rows)
+
+
+def _update(new_rows: list[dict]) -> None:
     keys = {tuple(str(r[k]) for k in KEY) for r in new_rows}
     kept = [r for r in read_rows() if tuple(r[k] for k in KEY) not in keys]
     # earlier cost figures survive a re-run of the scores, and vice versa
@@ -62,6 +67,11 @@ def update(new_rows: list[dict]) -> None:
 def set_many(updates: list[tuple[dict, dict]]) -> int:
     """Fill columns (cost figures) of the existing rows matching each ``(match, values)``, in one
     atomic write and one render; returns the rows changed."""
+    with file_lock(csv_path()):
+        return _set_many(updates)
+
+
+def _set_many(updates: list[tuple[dict, dict]]) -> int:
     rows = read_rows()
     changed = 0
     for row in rows:

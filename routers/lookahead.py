@@ -14,12 +14,14 @@ Curriculum: a span masks max(floor(len(y_t) * rate), 1) tokens from its end, rat
 from ``curriculum_start`` to 1 over the first ``curriculum_alpha`` of training. At inference every
 span position is MID_t, so no response is needed. Loss = L_route + lam * L_resp.
 
-``lookahead_clm`` (causal-LM backbone): one new special token MID_t per candidate. Training runs
+``lookahead_clm`` (causal-LM backbone): one new special token MID_t per candidate. Training models
 x ‖ MID_t ‖ y_t for every t with next-token loss on y_t; r_t is the hidden state at MID_t; one
 shared scorer (dropout 0.1, Linear(d, 1)) turns each r_t into a routing logit (BCE), lam = 0.5.
-Inference is one pass over x ‖ MID_1 … MID_T with an attention mask that stops MID tokens from
-seeing each other and the same position id |x| for every MID_t (``clm_inference=separate`` runs the
-released T-sequence prediction instead; both give the same r_t, which the tests check).
+Training and inference are one pass over x ‖ MID_1 [y_1] ‖ … ‖ MID_T [y_T] with an attention mask
+that lets each block see the query and itself only, its positions starting at |x|: every state is
+the one of the separate sequence x ‖ MID_t ‖ y_t, with the query encoded once instead of T times
+(``clm_training=separate`` / ``clm_inference=separate`` run the released T sequences instead; the
+tests check that both give the same states and losses).
 
 Ablations (registered variants; each is also an option of the base routers):
 ``lookahead_mlm_nolm`` (lam=0: spans are always fully MID, no response modeling),
@@ -335,8 +337,11 @@ class LookaheadCLM(TorchRouter):
     def __init__(self, ctx: RouterContext):
         super().__init__(ctx)
         self.settings.setdefault("clm_inference", "joint")
+        # runs before this setting existed trained on T separate sequences (same losses, T times the query)
+        self.settings.setdefault("clm_training", "joint")
         self.settings.setdefault("mid_init", "sampled")  # runs before this setting existed used "mean"
-        for key, allowed in (("clm_inference", ("joint", "separate")), ("mid_init", ("sampled", "mean"))):
+        for key, allowed in (("clm_inference", ("joint", "separate")), ("clm_training", ("joint", "separate")),
+                             ("mid_init", ("sampled", "mean"))):
             if self.settings[key] not in allowed:
                 raise HarnessError(f"option {key}={self.settings[key]}: use one of {', '.join(allowed)}")
 
@@ -367,57 +372,68 @@ class LookaheadCLM(TorchRouter):
 
     def separate_representations(self, model: CLMRouterModel, examples: Sequence[Example],
                                  with_responses: bool) -> tuple[torch.Tensor, torch.Tensor, list]:
-        """r (n, T, d) from T sequences x ‖ MID_t [‖ y_t]; also hidden states and response spans."""
+        """r (n, T, d) from T sequences x ‖ MID_t [‖ y_t] (the released layout); also the hidden states
+        and, per (item, t), the (row, MID_t column, response) of that candidate's block."""
         rows, spans = [], []
         for e in examples:
             for t, mid in enumerate(self.mid_ids):
                 response = e.features["responses"][t] if with_responses else []
+                spans.append((len(rows), len(e.features["query"]), response))
                 rows.append([*e.features["query"], mid, *response])
-                spans.append((len(e.features["query"]), response))
         ids, att = self._pad(rows)
         hidden = model.hidden(ids, att)
-        mid_pos = torch.tensor([p for p, _ in spans], device=hidden.device)
+        mid_pos = torch.tensor([col for _, col, _ in spans], device=hidden.device)
         r = hidden[torch.arange(len(rows), device=hidden.device), mid_pos].view(len(examples), len(self.mid_ids), -1)
         return r, hidden, spans
 
-    def joint_representations(self, model: CLMRouterModel, examples: Sequence[Example]) -> torch.Tensor:
-        """r (n, T, d) from one pass over x ‖ MID_1 … MID_T: MIDs see the query and themselves only,
-        and all sit at position |x| (rotary positions), so each r_t equals its separate-sequence value."""
-        n_mid = len(self.mid_ids)
-        rows = [[*e.features["query"], *self.mid_ids] for e in examples]
-        ids, att = self._pad(rows)
+    def joint_representations(self, model: CLMRouterModel, examples: Sequence[Example],
+                              with_responses: bool = False) -> tuple[torch.Tensor, torch.Tensor, list]:
+        """r (n, T, d) from one pass over x ‖ MID_1 [y_1] ‖ … ‖ MID_T [y_T], plus hidden states and,
+        per (item, t), the MID_t column and the response. Block t sees the query and, causally, itself
+        only, at positions |x|, |x|+1, …: each state equals its value in the separate sequence
+        x ‖ MID_t ‖ y_t (the tests check it), but the query is encoded once instead of T times."""
+        rows, spans, segments = [], [], []
+        for e in examples:
+            query = e.features["query"]
+            row, seg, positions = list(query), [0] * len(query), list(range(len(query)))
+            for t, mid in enumerate(self.mid_ids):
+                block = [mid, *(e.features["responses"][t] if with_responses else [])]
+                spans.append((len(rows), len(row), block[1:]))
+                row += block
+                seg += [t + 1] * len(block)
+                positions += range(len(query), len(query) + len(block))
+            rows.append(row)
+            segments.append((seg, positions))
+        ids, _ = self._pad(rows)
         width = ids.size(1)
-        allowed = torch.zeros((len(rows), width, width), dtype=torch.bool)
-        positions = torch.zeros((len(rows), width), dtype=torch.long)
+        seg = torch.full((len(rows), width), -1, dtype=torch.long)
+        positions = torch.arange(width).repeat(len(rows), 1)  # padding: its own index, never read
+        for i, (s, p) in enumerate(segments):
+            seg[i, :len(s)], positions[i, :len(p)] = torch.tensor(s), torch.tensor(p)
         causal = torch.tril(torch.ones(width, width, dtype=torch.bool))
-        for i, e in enumerate(examples):
-            q = len(e.features["query"])
-            allowed[i, :q, :q] = causal[:q, :q]
-            positions[i, :q] = torch.arange(q)
-            for t in range(n_mid):
-                allowed[i, q + t, :q] = True
-                allowed[i, q + t, q + t] = True
-                positions[i, q + t] = q
-            for p in range(q + n_mid, width):  # padding: itself only, never used
-                allowed[i, p, p] = True
-                positions[i, p] = p
+        key, query_seg = seg.unsqueeze(1), seg.unsqueeze(2)
+        allowed = causal & (key != -1) & ((key == 0) | (key == query_seg))
+        allowed |= torch.eye(width, dtype=torch.bool)  # padding sees itself, so no row is empty
         dtype = next(model.parameters()).dtype
         mask = torch.zeros((len(rows), 1, width, width), dtype=dtype)
         mask.masked_fill_(~allowed.unsqueeze(1), torch.finfo(dtype).min)
         hidden = model.hidden(ids, mask.to(ids.device), positions.to(ids.device))
-        index = torch.tensor([[len(e.features["query"]) + t for t in range(n_mid)] for e in examples],
-                             device=ids.device)
-        return hidden[torch.arange(len(rows), device=ids.device).unsqueeze(1), index]
+        n_mid = len(self.mid_ids)
+        index = torch.tensor([col for _, col, _ in spans], device=ids.device).view(len(rows), n_mid)
+        r = hidden[torch.arange(len(rows), device=ids.device).unsqueeze(1), index]
+        return r, hidden, spans
 
     def loss(self, model, batch, progress):
         examples = batch["examples"]
-        r, hidden, spans = self.separate_representations(model, examples, with_responses=True)
+        represent = (self.joint_representations if self.settings["clm_training"] == "joint"
+                     else self.separate_representations)
+        r, hidden, spans = represent(model, examples, with_responses=True)
         logits = model.scorer(r).squeeze(-1)
         labels = torch.tensor(np.stack([e.features["labels"] for e in examples]), device=logits.device)
         loss = F.binary_cross_entropy_with_logits(logits, labels)
         # next-token loss on y_t: the state at MID_t predicts y_0, the state at y_j predicts y_{j+1}
         rows, cols, targets = [], [], []
-        for row, (mid_pos, response) in enumerate(spans):
+        for row, mid_pos, response in spans:
             for j, token in enumerate(response):
                 rows.append(row)
                 cols.append(mid_pos + j)
@@ -433,5 +449,5 @@ class LookaheadCLM(TorchRouter):
         if self.settings["clm_inference"] == "separate":
             r, _, _ = self.separate_representations(model, examples, with_responses=False)
         else:
-            r = self.joint_representations(model, examples)
+            r, _, _ = self.joint_representations(model, examples)
         return model.scorer(r).squeeze(-1)

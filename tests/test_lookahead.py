@@ -105,14 +105,14 @@ def test_clm_joint_pass_isolates_mid_tokens(items):
     model = router.model.eval()
     examples = router.make_examples(items.subset([0, 1500 % len(items)]), train=False)
     with torch.no_grad():
-        joint = router.joint_representations(model, examples)
+        joint, _, _ = router.joint_representations(model, examples)
         separate, _, _ = router.separate_representations(model, examples, with_responses=False)
         assert torch.allclose(joint, separate, atol=1e-5)  # same r_t for every t, not only t=1
         emb = model.lm.get_input_embeddings().weight
         for t in range(len(POOL)):
             saved = emb[router.mid_ids[t]].clone()
             emb[router.mid_ids[t]] += 1.0
-            perturbed = router.joint_representations(model, examples)
+            perturbed, _, _ = router.joint_representations(model, examples)
             emb[router.mid_ids[t]] = saved
             for s in range(len(POOL)):
                 same = torch.allclose(perturbed[:, s], joint[:, s], atol=1e-6)
@@ -125,9 +125,39 @@ def test_clm_training_and_inference_representations_agree_for_one_candidate(item
     examples = router.make_examples(items.subset([3]), train=True)
     with torch.no_grad():
         trained, _, _ = router.separate_representations(model, examples, with_responses=True)
-        inferred = router.joint_representations(model, examples)
+        inferred, _, _ = router.joint_representations(model, examples)
     # causal attention: the response after MID_t cannot change the state at MID_t
     assert torch.allclose(trained[:, 0], inferred[:, 0], atol=1e-5)
+
+
+def test_clm_joint_training_pass_equals_the_separate_sequences(items):
+    """Training encodes x once for all T blocks: same r_t, response states, loss and gradients as the
+    released T sequences x ‖ MID_t ‖ y_t."""
+    router = _router("lookahead_clm")
+    model = router.model.train()
+    examples = router.make_examples(items.subset([0, 5, 1500 % len(items)]), train=True)
+    assert all(len(r) > 1 for e in examples for r in e.features["responses"])
+    results = {}
+    for mode in ("joint", "separate"):
+        router.settings["clm_training"] = mode
+        model.zero_grad()
+        torch.manual_seed(0)  # the scorer's dropout draws the same mask in both layouts
+        loss = router.loss(model, {"examples": examples, "train": True}, 0.5)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        with torch.no_grad():
+            r, hidden, spans = getattr(router, f"{mode}_representations")(model.eval(), examples, with_responses=True)
+            model.train()
+            states = torch.stack([hidden[row, col + len(resp)] for row, col, resp in spans])
+        results[mode] = (loss.detach(), grads, r, states)
+    (loss_j, grad_j, r_j, last_j), (loss_s, grad_s, r_s, last_s) = results["joint"], results["separate"]
+    assert torch.allclose(loss_j, loss_s, atol=1e-5)
+    assert torch.allclose(r_j, r_s, atol=1e-5) and torch.allclose(last_j, last_s, atol=1e-5)
+    assert grad_j.keys() == grad_s.keys()
+    for name in grad_j:
+        assert torch.allclose(grad_j[name], grad_s[name], atol=1e-5, rtol=1e-3), name
+    # the query is encoded once: one row per item instead of T
+    assert len({row for row, _, _ in router.joint_representations(model, examples, True)[2]}) == len(examples)
 
 
 @pytest.mark.parametrize("name", ["lookahead_mlm", "lookahead_mlm_separate", "lookahead_clm"])
@@ -144,7 +174,7 @@ def test_scores_shape_and_determinism(items, name):
 
 
 def test_clm_rejects_unknown_option_values():
-    for key in ("mid_init", "clm_inference"):
+    for key in ("mid_init", "clm_inference", "clm_training"):
         with pytest.raises(HarnessError, match=f"option {key}=bogus"):
             build_router("lookahead_clm", RouterContext(models=POOL, profile="smoke", seed=0, options={key: "bogus"}))
 
