@@ -3,12 +3,17 @@
 For every learned torch router this trains a few cpu-profile steps on real items, prints samples/s,
 and extrapolates the full 5-fold cv time from the number of training items the cv folds give.
 Completed runs in results/runs/ are also listed with their measured fit times.
-Usage: python bench/bench_training.py [--profile=cpu|small] [--options=key=value,...] [router ...]
+``--lanes=N`` instead compares one process on all cores with N probe processes side by side, each on
+its share of the cores: their summed samples/s over the single process's (whether training several
+runs at once would pay; here it does not).
+Usage: python bench/bench_training.py [--profile=cpu|small] [--options=key=value,...] [--lanes=N] [router ...]
 """
 from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,19 +47,48 @@ def measured_runs() -> None:
                   f"(created {run.get('provenance', {}).get('created', '?')})")
 
 
-def main(names: list[str], profile: str = "cpu", options: dict[str, str] | None = None) -> None:
+def first_fold():
     data = routing_data({b: store.load(b, PAPER5) for b in PAPER_BENCHMARKS}, PAPER5)
     folds = protocols.cv_folds(data.benchmarks, 5, 0)
-    train_fold = data.subset(np.flatnonzero(folds != 0))
+    return data, data.subset(np.flatnonzero(folds != 0))
+
+
+def fitted_probe(name: str, profile: str, options: dict[str, str] | None, train_fold):
+    """A router trained on PROBE_ITEMS items, and its samples/s (the warm-up step left out)."""
+    probe = build_router(name, RouterContext(models=PAPER5, profile=profile, seed=0, options={
+        **(options or {}), "max_train_items": PROBE_ITEMS, "epochs": 1, "eval_every": 10**6}))
+    probe.fit(train_fold)
+    return probe, probe.history.step_rate(skip=1)
+
+
+def lanes(names: list[str], n: int, profile: str, options: dict[str, str] | None) -> None:
+    """Samples/s of one process on every core against n probe processes side by side."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    share = max(1, cores // n)
+    for name in names:
+        single = _rates(name, 1, cores, profile, options)[0]
+        side = _rates(name, n, share, profile, options)
+        print(f"{name} ({profile}): one process of {cores} threads {single:.2f} samples/s; {n} processes of "
+              f"{share} side by side {' + '.join(f'{r:.2f}' for r in side)} = {sum(side):.2f} "
+              f"({sum(side) / single:.2f}x)", flush=True)
+
+
+def _rates(name: str, n: int, threads: int, profile: str, options: dict[str, str] | None) -> list[float]:
+    opts = ",".join(f"{k}={v}" for k, v in {**(options or {}), "num_threads": threads}.items())
+    cmd = [sys.executable, __file__, "--rate-only=1", f"--profile={profile}", f"--options={opts}", name]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(n)]
+    outs = [p.communicate()[0] for p in procs]
+    return [float(line.split()[1]) for out in outs for line in out.splitlines() if line.startswith("RATE ")]
+
+
+def main(names: list[str], profile: str = "cpu", options: dict[str, str] | None = None) -> None:
+    data, train_fold = first_fold()
     test_items = len(data) / 5
     for name in names:
         router = build_router(name, RouterContext(models=PAPER5, profile=profile, seed=0, options=dict(options or {})))
         train_idx, valid_idx = training_split(train_fold, router.settings, 0)
-        probe = build_router(name, RouterContext(models=PAPER5, profile=profile, seed=0, options={
-            **(options or {}), "max_train_items": PROBE_ITEMS, "epochs": 1, "eval_every": 10**6}))
         started = time.perf_counter()
-        probe.fit(train_fold)
-        rate = probe.history.step_rate(skip=1)  # optimisation steps only, the warm-up step left out
+        probe, rate = fitted_probe(name, profile, options, train_fold)
         t0 = time.perf_counter()
         probe.predict(data.subset(np.arange(64)).queries())
         predict_rate = 64 / (time.perf_counter() - t0)
@@ -74,4 +108,10 @@ if __name__ == "__main__":
     flags = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args if a.startswith("--") and "=" in a}
     names = [a for a in args if not a.startswith("--")]
     chosen = dict(kv.split("=", 1) for kv in flags.get("--options", "").split(",") if kv)
-    main(names or ROUTERS, flags.get("--profile", "cpu"), chosen)
+    profile = flags.get("--profile", "cpu")
+    if "--rate-only" in flags:  # one process of --lanes
+        print(f"RATE {fitted_probe(names[0], profile, chosen, first_fold()[1])[1]}")
+    elif "--lanes" in flags:
+        lanes(names or ["mlc", "lookahead_clm", "lookahead_mlm"], int(flags["--lanes"]), profile, chosen)
+    else:
+        main(names or ROUTERS, profile, chosen)

@@ -46,7 +46,7 @@ def read_rows(path: Path | None = None) -> list[dict]:
 
 def update(new_rows: list[dict]) -> None:
     """Replace the rows with the same key (a re-run never duplicates), write atomically, re-render."""
-    with file_lock(csv_path()):  # parallel lanes finish runs at any time
+    with file_lock(csv_path()):  # two runs (two terminals) may finish at the same moment
         _update(new_rows)
 
 

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -91,3 +92,26 @@ def test_user_router_file_end_to_end(tmp_path, results_dir):
     rows = {r["benchmark"]: r for r in _rows(results_dir)}
     assert float(rows["humaneval"]["score"]) == pytest.approx(87.1951, abs=1e-3)  # Qwen2.5-Coder
     assert float(rows["gsm8k"]["score"]) == pytest.approx(88.4003, abs=1e-3)  # Yi-1.5-34B
+
+
+def test_parallel_runs_never_lose_each_others_rows(results_dir, tmp_path):
+    """Two processes writing the leaderboard at once (two `make eval` in two terminals): the lock
+    keeps every row (without it, one process's read-modify-write overwrites the other's)."""
+    go = tmp_path / "go"
+    script = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from harness import leaderboard
+        while not Path({str(go)!r}).exists():
+            time.sleep(0.01)
+        for k in range(40):
+            leaderboard.update([{{"router": f"fixed:{{sys.argv[1]}}{{k}}", "pool": "paper5", "protocol": "none",
+                                  "profile": "-", "seed": 0, "benchmark": "gsm8k", "metric": "accuracy",
+                                  "score": 50.0, "normalized": 0.0, "n_items": 1, "n_dropped": 0}}])
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, name], env=cli_env(results_dir)) for name in "ab"]
+    time.sleep(3)  # both imported and waiting
+    go.touch()
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    routers = {r["router"] for r in _rows(results_dir)}
+    assert routers == {f"fixed:{name}{k}" for name in "ab" for k in range(40)}
