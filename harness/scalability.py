@@ -50,6 +50,8 @@ class Settings:
     train: bool = True  # False: only read existing runs; the others' cells say "not run yet"
     measure: bool = True  # False: only read existing cost figures
     cost_sample: int = cost.DEFAULT_SAMPLE
+    jobs: int = 1  # runs trained side by side (harness.lanes), the cores split between them
+    router_modules: list[str] = field(default_factory=list)  # --router-module files, passed to the lanes
 
 
 @dataclass
@@ -150,23 +152,68 @@ def ordered(names: set[str] | list[str]) -> list[str]:
     return sorted(names, key=lambda b: (PAPER_BENCHMARKS.index(b) if b in PAPER_BENCHMARKS else 99, b))
 
 
-def ensure_run(router: str, pool: Pool, s: Settings, step: str) -> dict | None:
-    """The router's cv run on the pool: read when it covers the pool's benchmarks (unless ``force``),
-    else evaluated over those benchmarks plus any the old run had (a run file is never narrowed)."""
+def to_evaluate(router: str, pool: Pool, s: Settings) -> tuple[dict | None, list[str] | None]:
+    """(the existing run, the benchmarks to evaluate it on, or None when it is complete): a run is
+    complete when it covers the pool's benchmarks (unless ``force``); a re-run covers those plus any
+    the old run had (a run file is never narrowed)."""
     run = read_run(router, pool, s)
     have = set((run or {}).get("benchmarks", {}))
     if run is not None and set(pool.available) <= have and not s.force:
+        return run, None
+    return run, ordered(set(pool.available) | have)
+
+
+def eval_config(router: str, pool: Pool, s: Settings, benchmarks: list[str]) -> runner.EvalConfig:
+    return runner.EvalConfig(router=router, pool=",".join(pool.models), benchmarks=benchmarks, protocol="cv",
+                             profile=s.profile, seed=s.seed, folds=s.folds)
+
+
+def ensure_run(router: str, pool: Pool, s: Settings, step: str) -> dict | None:
+    """The router's cv run on the pool: read when complete, else evaluated (see :func:`to_evaluate`)."""
+    run, benchmarks = to_evaluate(router, pool, s)
+    if benchmarks is None:
         _say(f"{step}: read runs/{run_name(router, pool, s)}")
         return run
     if not s.train:
         _say(f"{step}: {NOT_RUN} (training is off)")
         return run  # a run covering part of the benchmarks still fills its cells
-    benchmarks = ordered(set(pool.available) | have)
     _say(f"{step}: evaluating under cv ({s.folds} folds) on {', '.join(benchmarks)}")
-    cfg = runner.EvalConfig(router=router, pool=",".join(pool.models), benchmarks=benchmarks, protocol="cv",
-                            profile=s.profile, seed=s.seed, folds=s.folds)
-    runner.evaluate(cfg)
+    runner.evaluate(eval_config(router, pool, s, benchmarks))
     return read_run(router, pool, s)
+
+
+# Relative cv training time per item, from the paper3 runs (mlc 22 min, lookahead_mlm 34 min): lanes
+# start the longest runs first so that they finish together.
+TRAINING_WEIGHT = {"lookahead_mlm": 1.5}
+
+
+def train_in_lanes(todo: list[tuple[Pool, str]], s: Settings, states: dict, write) -> set[tuple[str, str]]:
+    """Train every incomplete run of ``todo`` ``s.jobs`` at a time (harness.lanes); returns the
+    (pool label, router) pairs trained, whose runs are then read, not evaluated again."""
+    from harness import lanes, store
+
+    jobs, owner = [], {}  # owner: job label -> (pool, router)
+    for pool, router in todo:
+        _, benchmarks = to_evaluate(router, pool, s)
+        if benchmarks is None:
+            continue
+        label = f"T={pool.size} {pool_name(pool)} {router}"
+        items = sum(store.load(b, pool.models).n_items for b in benchmarks)
+        jobs.append(lanes.Job(eval_config(router, pool, s, benchmarks), label,
+                              lanes.log_dir() / run_name(router, pool, s).replace(".json", ".log"),
+                              weight=items * TRAINING_WEIGHT.get(router, 1.0)))
+        owner[label] = (pool, router)
+    if not jobs:
+        return set()
+    _say(f"training {len(jobs)} run(s) under cv, {s.jobs} at a time")
+
+    def done(job) -> None:
+        pool, router = owner[job.label]
+        states.setdefault((pool.label, router), {})["run"] = read_run(router, pool, s)
+        write()
+
+    lanes.run(jobs, s.jobs, on_done=done, router_modules=s.router_modules, say=_say)
+    return {(pool.label, router) for pool, router in owner.values()}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -438,10 +485,14 @@ def run(s: Settings) -> Path:
         if alts:
             atomic_write_text(alternative_path(s.alternative), render_alternative(s, alts, states))
 
+    trained = train_in_lanes(todo, s, states, write) if s.train and s.jobs > 1 else set()
     for k, (pool, router) in enumerate(todo, start=1):
         step = f"[{k}/{len(todo)}] T={pool.size} {pool_name(pool)} {router}"
         state = states.setdefault((pool.label, router), {})
-        state["run"] = ensure_run(router, pool, s, step)
+        if (pool.label, router) in trained:
+            state["run"] = read_run(router, pool, s)
+        else:
+            state["run"] = ensure_run(router, pool, s, step)
         if state["run"] is not None:
             state["cost"] = ensure_cost(router, pool, state["run"], s, step)
         write()

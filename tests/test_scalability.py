@@ -115,3 +115,44 @@ def test_scalability_bad_input(dirs, capsys, args, needle):
     assert cli.main(["scalability", "--profile", "smoke", "--no-train", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1
+
+
+def test_lanes_train_the_runs_side_by_side(dirs, capsys):
+    """--jobs 2: each missing run is an `eval` process of its own, on its share of the cores; the
+    table, run files and leaderboard rows are those of a sequential call."""
+    from harness import lanes, leaderboard
+
+    args = ["scalability", "--sizes", "2,3", "--benchmarks", "humaneval", "--profile", "smoke", "--folds", "2",
+            "--routers", "mlc", "--cost-sample", "2", "--alternative", "none", "--jobs", "2"]
+    assert cli.main(args) == 0
+    err = capsys.readouterr().err
+    assert "training 2 run(s) under cv, 2 at a time" in err and err.count(": done in ") == 2
+    for pool in (",".join(PAPER5[:2]), "paper3"):
+        name = runner.run_file_name("mlc", pool, "cv", "smoke", 0)
+        run = json.loads((dirs / "runs" / name).read_text())
+        assert run["config"]["options"] == {"num_threads": str(lanes.threads_per_lane(2))}
+        assert run["profile"] == "smoke"  # a speed-only option does not rename the run
+        assert (lanes.log_dir() / name.replace(".json", ".log")).exists()
+        assert json.loads((dirs / "cost" / name).read_text())["torch_threads"] >= 1
+    rows = _rows((dirs / "scalability.md").read_text())
+    assert rows[("3", "mlc")][3] not in ("not run yet", "not measured")
+    assert {(r["pool"], r["router"]) for r in leaderboard.read_rows()} >= {("paper3", "mlc")}
+
+    capsys.readouterr()  # a second call finds every run: no lane starts
+    assert cli.main(args) == 0
+    assert "started in a lane" not in capsys.readouterr().err
+
+
+def test_a_failed_lane_names_its_log_and_keeps_the_others(dirs):
+    from harness import lanes
+    from harness.errors import HarnessError
+
+    good = runner.EvalConfig(router="random", pool="paper3", benchmarks=["humaneval"], protocol="cv")
+    bad = runner.EvalConfig(router="no_such_router", pool="paper3", benchmarks=["humaneval"], protocol="cv")
+    done = []
+    jobs = [lanes.Job(bad, "bad", dirs / "bad.log", weight=2), lanes.Job(good, "good", dirs / "good.log")]
+    with pytest.raises(HarnessError, match=r"bad: eval exited with 2; see .*bad\.log"):
+        lanes.run(jobs, 2, on_done=done.append, say=lambda line: None)
+    assert [job.label for job in done] == ["good"]
+    assert "no_such_router" in (dirs / "bad.log").read_text()
+    assert (dirs / "runs" / "random__paper3.json").exists()
