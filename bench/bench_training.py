@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 import time
@@ -67,8 +66,9 @@ def fitted_probe(name: str, profile: str, options: dict[str, str] | None, train_
 
 def lanes(names: list[str], n: int, profile: str, options: dict[str, str] | None) -> None:
     """Samples/s of one process on every core against n probe processes side by side."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    share = max(1, cores // n)
+    from harness.lanes import cores as count_cores, threads_per_lane
+
+    cores, share = count_cores(), threads_per_lane(n)
     for name in names:
         single = _rates(name, 1, cores, profile, options)[0]
         side = _rates(name, n, share, profile, options)
