@@ -369,6 +369,41 @@ def measure_run(row: dict, **settings: Any) -> dict[str, Any]:
             "profile": row["profile"], "run_file": row["run_file"], "weights": weights, **result}
 
 
+MEASURED_COLUMNS = ("gflops", "gflops_dense", "latency_ms", "latency_p95_ms", "router_params")
+
+
+def columns_for_new_run(run: dict, run_file: str, earlier_config: dict | None, *,
+                        expected: bool = False) -> dict[str, dict[str, Any]]:
+    """Per benchmark, the cost columns a fresh run's leaderboard rows set themselves.
+
+    Activated parameters follow the new run's choices. FLOPs, latency and router parameters depend
+    on the router's settings, not on its trained weights: the figures already on the leaderboard
+    (measured for the run its rows named, whose router config is ``earlier_config``) are kept when
+    the new run has the same config, seed aside; otherwise they are cleared, and the run's cost file removed,
+    until ``routing-harness cost`` measures again. A kept cost file gets the new activated figures.
+    """
+    from harness.io import atomic_write_json, read_json
+
+    try:
+        activated = activated_params(run, expected=expected)
+        out = {b: {"activated_params_b": round(v, 3)} for b, v in activated["per_benchmark"].items()}
+    except HarnessError:  # a model of unknown size: no figure, rather than the last run's
+        activated, out = None, {b: {"activated_params_b": None} for b in run["benchmarks"]}
+    path = cost_path(run_file)
+    if earlier_config is not None and _unseeded(earlier_config) != _unseeded(run.get("router_config")):
+        for columns in out.values():
+            columns.update(dict.fromkeys(MEASURED_COLUMNS))
+        path.unlink(missing_ok=True)
+    elif path.exists() and activated is not None:
+        atomic_write_json(path, {**read_json(path), "activated_params_b": activated})
+    return out
+
+
+def _unseeded(router_config: dict | None) -> dict:
+    """A router config without its seed: seeds change weights, not FLOPs or latency."""
+    return {k: v for k, v in (router_config or {}).items() if k != "seed"}
+
+
 def leaderboard_values(result: dict[str, Any], benchmark: str) -> dict[str, Any]:
     """One leaderboard row's cost columns: per-query means over all benchmarks (the figure a router is
     compared by), and the activated parameters of that row's benchmark."""

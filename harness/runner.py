@@ -13,9 +13,9 @@ import numpy as np
 
 from benchmarks import PAPER_BENCHMARKS, get_benchmark
 from benchmarks.base import BenchmarkData
-from harness import config, leaderboard, protocols, provenance, store
+from harness import config, cost, leaderboard, protocols, provenance, store
 from harness.errors import HarnessError
-from harness.io import atomic_write_json
+from harness.io import atomic_write_json, read_json
 from harness.normalize import average, normalized
 from harness.pools import resolve_pool
 from routers import build_router
@@ -191,17 +191,30 @@ def evaluate(cfg: EvalConfig, *, write: bool = True) -> list[BenchmarkResult]:
             "average_normalized": average([r.normalized for r in results]),
             "benchmarks": run_benchmarks,
         }
-        atomic_write_json(config.results_dir() / "runs" / run_name, run, compact=True)
+        run_file = f"runs/{run_name}"
+        earlier = _earlier_router_config((cfg.router, pool_label, protocol, profile))  # before overwriting it
+        atomic_write_json(config.results_dir() / run_file, run, compact=True)
+        costs = cost.columns_for_new_run(run, run_file, earlier, expected=router.expected_over_candidates)
         rows = [
             {"router": cfg.router, "pool": pool_label, "protocol": protocol, "profile": profile,
              "seed": cfg.seed, "benchmark": r.benchmark, "metric": r.metric, "score": round(r.score, 4),
              "normalized": round(r.normalized, 4), "ci_low": _round(r.details.get("ci_low")),
              "ci_high": _round(r.details.get("ci_high")), "n_items": r.n_items, "n_dropped": r.n_dropped,
-             "run_file": f"runs/{run_name}", **stamp}
+             "run_file": run_file, **costs.get(r.benchmark, {}), **stamp}
             for r in results
         ]
         leaderboard.update(rows)
     return results
+
+
+def _earlier_router_config(group: tuple[str, str, str, str]) -> dict | None:
+    """The router config of the run the leaderboard's rows for (router, pool, protocol, profile) name
+    now, whose cost figures they carry; None when there are no such rows or the run file is gone."""
+    for row in leaderboard.read_rows():
+        if (row["router"], row["pool"], row["protocol"], row["profile"]) == group and row.get("run_file"):
+            path = config.results_dir() / row["run_file"]
+            return read_json(path).get("router_config") if path.exists() else None
+    return None
 
 
 def _round(value: Any) -> Any:

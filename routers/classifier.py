@@ -26,13 +26,14 @@ from routers.backbones import load_model, load_tokenizer, spec
 from routers.base import RoutingData
 from routers.labels import binary_labels, per_item_normalized
 from routers.neural import TorchRouter
+from routers.packing import enable_packing, packed_hidden
 from routers.trainer import Example
 
 
 class PooledEncoder(nn.Module):
     """Backbone + pooling: [CLS] (first token) for encoders, the last real token for causal LMs."""
 
-    def __init__(self, backbone_name: str, num_layers: int | None = None):
+    def __init__(self, backbone_name: str, num_layers: int | None = None, packed: bool = True):
         super().__init__()
         from transformers import AutoModel
 
@@ -42,9 +43,13 @@ class PooledEncoder(nn.Module):
             self.backbone.layers = self.backbone.layers[:num_layers]
             self.backbone.config.num_hidden_layers = num_layers
         self.hidden_size = self.backbone.config.hidden_size
+        self.packed = packed and enable_packing(self.backbone)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.packed:
+            hidden = packed_hidden(self.backbone, input_ids, attention_mask)
+        else:
+            hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.causal:
             last = attention_mask.sum(dim=1) - 1
             return hidden[torch.arange(hidden.size(0), device=hidden.device), last]
@@ -72,7 +77,8 @@ class QueryClassifier(TorchRouter):
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         torch.manual_seed(self.ctx.seed)
-        self.model = self.build_head(PooledEncoder(self.settings["backbone"], self.settings.get("num_layers")))
+        self.model = self.build_head(PooledEncoder(self.settings["backbone"], self.settings.get("num_layers"),
+                                                   self.settings.get("packed", True)))
 
     def build_head(self, encoder: PooledEncoder) -> nn.Module:
         return LogitHead(encoder, len(self.models))

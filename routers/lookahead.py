@@ -45,6 +45,7 @@ from routers.backbones import load_model, load_tokenizer
 from routers.base import RouterContext, RoutingData
 from routers.labels import binary_labels
 from routers.neural import TorchRouter
+from routers.packing import enable_packing, packed_hidden
 from routers.trainer import Example
 
 
@@ -134,7 +135,7 @@ class RoutingHead(nn.Module):
 
 
 class MLMRouterModel(nn.Module):
-    def __init__(self, backbone: str, n_models: int, separate: bool):
+    def __init__(self, backbone: str, n_models: int, separate: bool, packed: bool = True):
         super().__init__()
         from transformers import AutoModelForMaskedLM
 
@@ -142,8 +143,11 @@ class MLMRouterModel(nn.Module):
         self.encoder, self.token_head = _mlm_parts(self.mlm)
         d = self.mlm.config.hidden_size
         self.route = RoutingHead(d, 1 if separate else n_models)
+        self.packed = packed and enable_packing(self.encoder)
 
     def hidden(self, input_ids, attention_mask, position_ids):
+        if self.packed:
+            return packed_hidden(self.encoder, input_ids, attention_mask, position_ids)
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask,
                             position_ids=position_ids).last_hidden_state
 
@@ -170,7 +174,7 @@ class LookaheadMLM(TorchRouter):
         s = self.settings
         self.tokenizer = load_tokenizer(s["backbone"])
         torch.manual_seed(self.ctx.seed)
-        self.model = MLMRouterModel(s["backbone"], len(self.models), s["separate"])
+        self.model = MLMRouterModel(s["backbone"], len(self.models), s["separate"], s.get("packed", True))
         self.mid_ids = self._mid_token_ids()
 
     def _mid_token_ids(self) -> list[int]:

@@ -16,7 +16,11 @@ from harness.errors import HarnessError
 from routers import profiles
 from routers.base import Router, RouterContext, RoutingData
 from routers.labels import informative
+from routers.packing import uses_packing
 from routers.trainer import Example, TrainHistory, predict, set_seed, train
+
+
+SPEED_ONLY = ("num_threads", "device", "packed")  # settings that change speed, not predictions
 
 
 def training_split(data: RoutingData, settings: dict[str, Any], seed: int,
@@ -91,9 +95,9 @@ class TorchRouter(Router):
 
     # ---- shared --------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
-        # num_threads / device change speed, not predictions: kept out so they do not key the caches
+        # num_threads / device / packed change speed, not predictions: kept out so they do not key the caches
         return {"family": type(self).__name__, "profile": self.ctx.profile, "seed": self.ctx.seed,
-                **{k: v for k, v in self.settings.items() if k not in ("num_threads", "device")}}
+                **{k: v for k, v in self.settings.items() if k not in SPEED_ONLY}}
 
     def _threads(self) -> None:
         import torch
@@ -137,7 +141,9 @@ class TorchRouter(Router):
         return 0 if self.model is None else int(sum(p.numel() for p in self.model.parameters()))
 
     def training_summary(self) -> dict[str, Any]:
-        return self.history.summary() if self.history else {}
+        if not self.history:
+            return {}
+        return {**self.history.summary(), "packed": uses_packing(self.model)}  # speed provenance
 
     def save(self, path: Path) -> None:
         import io

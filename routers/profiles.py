@@ -7,6 +7,9 @@
   2-core machine (see README, "CPU profile").
 - ``paper``: the paper's backbones and hyperparameters (needs a GPU and the hub).
 
+``packed`` (all profiles): BERT-family backbones run padding-free (routers/packing.py), same
+predictions, fewer FLOPs; like ``num_threads`` it changes speed only and does not key the caches.
+
 A router reads its family's settings with :func:`settings`; ``OPTIONS="key=value"`` overrides any
 of them, and the resolved values are recorded in the run file.
 """
@@ -20,13 +23,13 @@ PROFILES = ("smoke", "small", "cpu", "paper")
 
 _COMMON: dict[str, dict[str, Any]] = {
     "smoke": dict(epochs=1, batch_size=8, lr=5e-4, max_query_len=32, eval_every=20, max_train_items=64,
-                  valid_fraction=0.2, cap_per_benchmark=None, num_threads=2),
+                  valid_fraction=0.2, cap_per_benchmark=None, num_threads=2, packed=True),
     "small": dict(epochs=1, batch_size=16, lr=1e-4, max_query_len=64, eval_every=25, max_train_items=None,
-                  valid_fraction=0.1, cap_per_benchmark=250, num_threads=2),
+                  valid_fraction=0.1, cap_per_benchmark=250, num_threads=2, packed=True),
     "cpu": dict(epochs=2, batch_size=16, lr=5e-5, max_query_len=96, eval_every=100, max_train_items=None,
-                valid_fraction=0.1, cap_per_benchmark=1000, num_threads=2),
+                valid_fraction=0.1, cap_per_benchmark=1000, num_threads=2, packed=True),
     "paper": dict(epochs=2, batch_size=64, lr=5e-5, max_query_len=2048, eval_every=100, max_train_items=None,
-                  valid_fraction=0.1, cap_per_benchmark=None, num_threads=None),
+                  valid_fraction=0.1, cap_per_benchmark=None, num_threads=None, packed=True),
 }
 
 # Family-specific settings layered over the common ones.

@@ -175,6 +175,11 @@ class TinyTorchRouter(Router):
     def extra_flops_per_query(self):
         return 100.0
 
+    variant = "a"  # stands for an architecture setting of the profile
+
+    def config(self):  # what the run file records
+        return {"seed": self.ctx.seed, "variant": self.variant}
+
     def save(self, path):  # what harness.protocols calls after each cv fold
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(self.head.state_dict(), path)
@@ -272,6 +277,36 @@ def test_cost_command_fills_every_row(results_dir, tmp_path, monkeypatch):
     seed1 = [r for r in _rows(results_dir) if r["router"] == "cost_test_tiny" and r["seed"] == "1"]
     assert len(seed1) == 2 and all(r["gflops"] == tiny["gflops"] for r in seed1)
     assert (results_dir / "cost" / "cost_test_tiny__paper5__cv__cpu__seed0.json").stat().st_mtime_ns == stored
+
+
+def test_a_rerun_keeps_cost_only_for_the_same_router_config(results_dir, tmp_path, monkeypatch):
+    """FLOPs and latency outlive a re-run of the same router (weights do not change them); a changed
+    router config (same run name: OPTIONS would name a new profile label) clears them and the cost
+    file; activated parameters always follow the new choices."""
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    benches = ["humaneval", "mbpp"]
+    evaluate(EvalConfig(router="cost_test_tiny", benchmarks=benches, folds=2))
+    assert main(["cost", "--router", "cost_test_tiny", "--sample", "3", "--batch-size", "4"]) == 0
+    cost_file = results_dir / "cost" / "cost_test_tiny__paper5__cv__cpu__seed0.json"
+    measured = {r["benchmark"]: r for r in _rows(results_dir)}
+
+    run_file = results_dir / "runs" / "cost_test_tiny__paper5__cv__cpu__seed0.json"
+    run = json.loads(run_file.read_text())
+    sizes = [cost.model_size_b(m) for m in run["models"]]
+    monkeypatch.setattr(TinyTorchRouter, "predict", lambda self, items: np.tile(
+        np.eye(len(sizes))[int(np.argmin(sizes))], (len(items.prompts), 1)))  # new choices: the smallest
+    evaluate(EvalConfig(router="cost_test_tiny", benchmarks=benches, folds=2, seed=3))
+    again = {r["benchmark"]: r for r in _rows(results_dir)}
+    assert all(again[b]["gflops"] == measured[b]["gflops"] != "" for b in benches)
+    assert all(float(again[b]["activated_params_b"]) == pytest.approx(min(sizes)) for b in benches)
+    assert all(float(measured[b]["activated_params_b"]) != pytest.approx(min(sizes)) for b in benches)
+    assert json.loads(cost_file.read_text())["activated_params_b"]["pooled"] != pytest.approx(min(sizes))
+
+    monkeypatch.setattr(TinyTorchRouter, "variant", "b")  # the profile's defaults edited, say
+    evaluate(EvalConfig(router="cost_test_tiny", benchmarks=benches, folds=2))
+    changed = {r["benchmark"]: r for r in _rows(results_dir)}
+    assert all(changed[b][c] == "" for b in benches for c in cost.MEASURED_COLUMNS)
+    assert not cost_file.exists()  # scalability would otherwise read the old figures back
 
 
 def test_cost_command_names_a_router_without_rows(results_dir, capsys):
