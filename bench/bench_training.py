@@ -5,8 +5,11 @@ and extrapolates the full 5-fold cv time from the number of training items the c
 Completed runs in results/runs/ are also listed with their measured fit times.
 ``--lanes=N`` instead compares one process on all cores with N probe processes side by side, each on
 its share of the cores: their summed samples/s over the single process's (whether training several
-runs at once would pay; here it does not).
-Usage: python bench/bench_training.py [--profile=cpu|small] [--options=key=value,...] [--lanes=N] [router ...]
+runs at once would pay).
+``--packing`` compares the padding-free forward (routers/packing.py, the default) with padded batches:
+alternating 30-step probes of each, and the share of padding in the padded batches.
+Usage: python bench/bench_training.py [--profile=cpu|small] [--options=key=value,...] [--lanes=N | --packing]
+       [router ...]
 """
 from __future__ import annotations
 
@@ -29,8 +32,8 @@ from routers.neural import training_split
 
 ROUTERS = ["mlc", "zooter", "routerdc", "lookahead_mlm", "lookahead_clm"]
 PROBE_ITEMS = 80  # 5 steps of 16; the first (warm-up) is not timed
-# --lanes: processes start together, so one's loading overlaps the other's first steps; 5-step probes
-# read 0.98-1.14x, these (30 steps, the first 8 left out) 1.10-1.18x.
+# --lanes / --packing: longer probes. Lanes start together, so one's loading overlaps the other's first
+# steps; 5-step probes read 0.98-1.14x, these (30 steps, the first 8 left out) 1.10-1.18x.
 LANE_ITEMS, LANE_SKIP = 480, 8
 
 
@@ -85,6 +88,37 @@ def _rates(name: str, n: int, threads: int, profile: str, options: dict[str, str
     return [float(line.split()[1]) for out in outs for line in out.splitlines() if line.startswith("RATE ")]
 
 
+def packing(names: list[str], profile: str, options: dict[str, str] | None, rounds: int = 2) -> None:
+    """Samples/s packed against padded, same probe and items, alternated to spread the machine's drift."""
+    from routers.packing import Packing
+
+    tokens = {"real": 0, "all": 0}
+    original = Packing.of
+
+    def counting(attention_mask):  # every padded batch a packed forward sees
+        tokens["real"] += int(attention_mask.sum())
+        tokens["all"] += attention_mask.numel()
+        return original(attention_mask)
+
+    _, train_fold = first_fold()
+    for name in names:
+        rates: dict[str, list[float]] = {"false": [], "true": []}
+        tokens.update(real=0, all=0)
+        Packing.of = staticmethod(counting)
+        try:
+            for _ in range(rounds):
+                for packed in rates:
+                    rates[packed].append(fitted_probe(name, profile, {**(options or {}), "packed": packed},
+                                                      train_fold, LANE_ITEMS, LANE_SKIP)[1])
+        finally:
+            Packing.of = original
+        padded, packed = float(np.mean(rates["false"])), float(np.mean(rates["true"]))
+        share = 1 - tokens["real"] / tokens["all"] if tokens["all"] else 0.0
+        print(f"{name} ({profile}): padded {padded:.2f} samples/s, packed {packed:.2f} ({packed / padded:.2f}x); "
+              f"padding was {share:.0%} of the batches' tokens ({rounds} probes of each, "
+              f"{LANE_ITEMS // 16} steps, first {LANE_SKIP} untimed)", flush=True)
+
+
 def main(names: list[str], profile: str = "cpu", options: dict[str, str] | None = None) -> None:
     data, train_fold = first_fold()
     test_items = len(data) / 5
@@ -115,6 +149,8 @@ if __name__ == "__main__":
     profile = flags.get("--profile", "cpu")
     if "--rate-only" in flags:  # one process of --lanes: long enough that the other's set-up is past
         print(f"RATE {fitted_probe(names[0], profile, chosen, first_fold()[1], LANE_ITEMS, LANE_SKIP)[1]}")
+    elif "--packing" in args:
+        packing(names or ["mlc", "lookahead_mlm"], profile, chosen)
     elif "--lanes" in flags:
         lanes(names or ["mlc", "lookahead_clm", "lookahead_mlm"], int(flags["--lanes"]), profile, chosen)
     else:

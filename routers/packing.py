@@ -1,8 +1,8 @@
 """Padding-free ("packed") forward passes for the learned routers' BERT-family backbones.
 
 A padded batch of B rows of width L costs B*L tokens in every linear layer, though only the real
-tokens count: with the cpu profile's random batches of 16, padding is ~32% of MLC's tokens and ~25%
-of Lookahead-MLM's at T=3 (bench/bench_training.py --padding). :func:`packed_hidden` instead lays the
+tokens count: with the cpu profile's random batches of 16, padding is ~39% of MLC's tokens and ~26%
+of Lookahead-MLM's at T=5 (bench/bench_training.py --packing). :func:`packed_hidden` instead lays the
 batch's real tokens end to end in one row of length N, so embeddings, linear layers, layer norms
 and dropout see only those N tokens; only attention is computed per sequence, on a padded view
 rebuilt inside the attention function. The result at every real position is the padded forward's
