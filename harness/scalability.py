@@ -182,15 +182,32 @@ def ensure_run(router: str, pool: Pool, s: Settings, step: str) -> dict | None:
     return read_run(router, pool, s)
 
 
-# Relative cv training time per item, from the paper3 runs (mlc 22 min, lookahead_mlm 34 min): lanes
-# start the longest runs first so that they finish together.
-TRAINING_WEIGHT = {"lookahead_mlm": 1.5}
+# Relative training time per training item (after the profile's per-benchmark cap), linear in the pool
+# size T: (base, per candidate). MLC reads the query alone; the Lookahead routers add tokens per
+# candidate. From 1-thread lane times of 2026-11-30 (mlc T=3 38.4 min on 3,806 capped items,
+# lookahead_mlm T=8 28.7 on 805), the T=3 / T=8 ratios of the 2026-11-23 runs, and for lookahead_clm
+# (600 items per benchmark) its one-pass run times scaled the same way: rough, but enough to order
+# the queue. Lanes start the longest runs first, so the last one does not run alone on one lane's cores.
+TRAINING_COST = {"mlc": (1.0, 0.0), "lookahead_mlm": (1.0, 0.27), "lookahead_clm": (0.3, 0.56)}
+
+
+def expected_training(router: str, pool: Pool, benchmarks: list[str], s: Settings) -> float:
+    """A run's expected training time in relative units (what orders the lanes' queue)."""
+    from harness import store
+    from routers import build_router
+    from routers.base import RouterContext
+
+    built = build_router(router, RouterContext(models=pool.models, profile=s.profile))  # no weights yet
+    cap = getattr(built, "settings", {}).get("cap_per_benchmark")
+    items = sum(min(n, cap) if cap else n for n in (store.load(b, pool.models).n_items for b in benchmarks))
+    base, per_candidate = TRAINING_COST.get(router, (1.0, 0.0))
+    return items * (base + per_candidate * pool.size)
 
 
 def train_in_lanes(todo: list[tuple[Pool, str]], s: Settings, states: dict, write) -> set[tuple[str, str]]:
     """Train every incomplete run of ``todo`` ``s.jobs`` at a time (harness.lanes); returns the
     (pool label, router) pairs trained, whose runs are then read, not evaluated again."""
-    from harness import lanes, store
+    from harness import lanes
 
     jobs, owner = [], {}  # owner: job label -> (pool, router)
     for pool, router in todo:
@@ -198,10 +215,9 @@ def train_in_lanes(todo: list[tuple[Pool, str]], s: Settings, states: dict, writ
         if benchmarks is None:
             continue
         label = f"T={pool.size} {pool_name(pool)} {router}"
-        items = sum(store.load(b, pool.models).n_items for b in benchmarks)
         jobs.append(lanes.Job(eval_config(router, pool, s, benchmarks), label,
                               lanes.log_dir() / run_name(router, pool, s).replace(".json", ".log"),
-                              weight=items * TRAINING_WEIGHT.get(router, 1.0)))
+                              weight=expected_training(router, pool, benchmarks, s)))
         owner[label] = (pool, router)
     if not jobs:
         return set()

@@ -156,3 +156,20 @@ def test_a_failed_lane_names_its_log_and_keeps_the_others(dirs):
     assert [job.label for job in done] == ["good"]
     assert "no_such_router" in (dirs / "bad.log").read_text()
     assert (dirs / "runs" / "random__paper3.json").exists()
+
+
+def test_lanes_start_the_longest_runs_first():
+    """The default table's six cold runs, ordered by expected training time (capped items x cost per
+    item in T): the two T = 3 Lookahead runs (about an hour each on one core here), MLC T = 3, the two
+    T = 8 Lookahead runs (AlpacaEval only), MLC T = 8 (minutes)."""
+    from harness.scalability import expected_training, main_pools
+
+    s = Settings()
+    pools = {p.size: p for p in main_pools(s)}
+    cost = {(t, r): expected_training(r, pools[t], pools[t].available, s)
+            for t in (3, 8) for r in ("mlc", "lookahead_clm", "lookahead_mlm")}
+    order = sorted(cost, key=lambda k: -cost[k])
+    assert set(order[:2]) == {(3, "lookahead_clm"), (3, "lookahead_mlm")} and order[2] == (3, "mlc")
+    assert set(order[3:5]) == {(8, "lookahead_clm"), (8, "lookahead_mlm")} and order[5] == (8, "mlc")
+    # MATH's 5,000 items count as the profile's cap (1,000; Lookahead-CLM 600), not in full
+    assert cost[(3, "mlc")] == 805 + 500 + 80 + 1000 + 1000 + 164 + 257
