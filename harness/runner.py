@@ -19,6 +19,7 @@ from harness.io import atomic_write_json, read_json
 from harness.normalize import average, normalized
 from harness.pools import resolve_pool
 from routers import build_router
+from routers.profiles import SPEED_ONLY
 from routers.base import Router, RouterContext, RoutingData
 
 
@@ -104,12 +105,9 @@ def _route(router: Router, cfg: EvalConfig, data: RoutingData) -> tuple[np.ndarr
     raise HarnessError(f"protocol '{cfg.protocol}' is not available for router '{cfg.router}'")
 
 
-SPEED_ONLY_OPTIONS = ("num_threads", "device")
-
-
 def profile_label(cfg: EvalConfig) -> str:
     """The profile, plus any options that change results, so such runs never replace plain ones."""
-    changed = {k: v for k, v in sorted(cfg.options.items()) if k not in SPEED_ONLY_OPTIONS}
+    changed = {k: v for k, v in sorted(cfg.options.items()) if k not in SPEED_ONLY}
     return cfg.profile + ("(" + ",".join(f"{k}={v}" for k, v in changed.items()) + ")" if changed else "")
 
 

@@ -20,9 +20,6 @@ from routers.packing import uses_packing
 from routers.trainer import Example, TrainHistory, predict, set_seed, train
 
 
-SPEED_ONLY = ("num_threads", "device", "packed")  # settings that change speed, not predictions
-
-
 def training_split(data: RoutingData, settings: dict[str, Any], seed: int,
                    carve_valid: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, valid) of informative items, capped per benchmark, seeded."""
@@ -97,7 +94,7 @@ class TorchRouter(Router):
     def config(self) -> dict[str, Any]:
         # num_threads / device / packed change speed, not predictions: kept out so they do not key the caches
         return {"family": type(self).__name__, "profile": self.ctx.profile, "seed": self.ctx.seed,
-                **{k: v for k, v in self.settings.items() if k not in SPEED_ONLY}}
+                **{k: v for k, v in self.settings.items() if k not in profiles.SPEED_ONLY}}
 
     def _threads(self) -> None:
         import torch

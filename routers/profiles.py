@@ -8,7 +8,7 @@
 - ``paper``: the paper's backbones and hyperparameters (needs a GPU and the hub).
 
 ``packed`` (all profiles): BERT-family backbones run padding-free (routers/packing.py), same
-predictions, fewer FLOPs; like ``num_threads`` it changes speed only and does not key the caches.
+predictions, fewer FLOPs; like ``num_threads`` it is in SPEED_ONLY (does not name runs or key caches).
 
 A router reads its family's settings with :func:`settings`; ``OPTIONS="key=value"`` overrides any
 of them, and the resolved values are recorded in the run file.
@@ -20,6 +20,9 @@ from typing import Any
 from harness.errors import HarnessError
 
 PROFILES = ("smoke", "small", "cpu", "paper")
+# Settings that change speed, not predictions: they neither name a run (its profile label) nor key
+# the fold caches.
+SPEED_ONLY = ("num_threads", "device", "packed")
 
 _COMMON: dict[str, dict[str, Any]] = {
     "smoke": dict(epochs=1, batch_size=8, lr=5e-4, max_query_len=32, eval_every=20, max_train_items=64,
