@@ -10,21 +10,23 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import PAPER_BENCHMARKS
-from harness import stats, store
-from harness.pools import PAPER5
+from harness.report import bootstrap as stats
+from harness.report import runs as report_runs
+from harness.core import store
+from harness.core.pools import PAPER5
 
 RESAMPLES = 1000
 
 
-def synthetic_run(seed: int) -> stats.Run:
+def synthetic_run(seed: int) -> report_runs.Run:
     """A router choosing uniformly at random (seeded), as a run file would hold it."""
     rng = np.random.default_rng(seed)
     benches = {}
     for b in PAPER_BENCHMARKS:
         data = store.load(b, PAPER5)
-        benches[b] = stats.RunBench(choice=rng.integers(0, len(PAPER5), data.n_items), ids=list(data.ids),
+        benches[b] = report_runs.RunBench(choice=rng.integers(0, len(PAPER5), data.n_items), ids=list(data.ids),
                                     score=math.nan, normalized=math.nan, expected=False)
-    return stats.Run(path=Path("<bench>"), router="bench", pool="paper5", models=list(PAPER5), protocol="cv",
+    return report_runs.Run(path=Path("<bench>"), router="bench", pool="paper5", models=list(PAPER5), protocol="cv",
                      profile="cpu", seed=seed, benchmarks=benches, raw={})
 
 

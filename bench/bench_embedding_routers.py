@@ -14,10 +14,10 @@ import time
 import numpy as np
 
 from benchmarks import PAPER_BENCHMARKS
-from harness import store
-from harness.pools import PAPER5
-from harness.protocols import cv_folds
-from harness.runner import routing_data
+from harness.core import store
+from harness.core.pools import PAPER5
+from harness.core.protocols import cv_folds
+from harness.core.runner import routing_data
 from routers import build_router
 from routers.base import RouterContext
 from routers.encoders import encoder_for, text_key

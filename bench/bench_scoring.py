@@ -7,8 +7,8 @@ import time
 import numpy as np
 
 from benchmarks import PAPER_BENCHMARKS, get_benchmark
-from harness import store
-from harness.pools import PAPER5
+from harness.core import store
+from harness.core.pools import PAPER5
 
 
 def main() -> None:

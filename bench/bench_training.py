@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import PAPER_BENCHMARKS
-from harness import protocols, store
-from harness.pools import PAPER5
-from harness.runner import routing_data
+from harness.core import protocols, store
+from harness.core.pools import PAPER5
+from harness.core.runner import routing_data
 from routers import build_router
 from routers.base import RouterContext
 from routers.neural import training_split
@@ -69,7 +69,7 @@ def fitted_probe(name: str, profile: str, options: dict[str, str] | None, train_
 
 def lanes(names: list[str], n: int, profile: str, options: dict[str, str] | None) -> None:
     """Samples/s of one process on every core against n probe processes side by side."""
-    from harness.lanes import cores as count_cores, threads_per_lane
+    from harness.experiments.lanes import cores as count_cores, threads_per_lane
 
     cores, share = count_cores(), threads_per_lane(n)
     for name in names:

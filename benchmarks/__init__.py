@@ -8,7 +8,7 @@
 """
 from __future__ import annotations
 
-from harness.registry import Registry
+from harness.core.registry import Registry
 
 BENCHMARKS: Registry = Registry("benchmark")
 register_benchmark = BENCHMARKS.register

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.base import Benchmark, ItemTable, ModelRecords
-from harness.errors import HarnessError
-from harness.io import field, read_json
+from harness.core.errors import HarnessError
+from harness.core.io import field, read_json
 
 
 def human_turn(prompt: Any) -> str:

@@ -22,9 +22,9 @@ import pandas as pd
 
 from benchmarks import register_benchmark
 from benchmarks.base import Benchmark, BenchmarkData, ItemTable, ModelRecords
-from harness import config
-from harness.errors import HarnessError
-from harness.io import field, read_json, read_jsonl
+from harness.core import config
+from harness.core.errors import HarnessError
+from harness.core.io import field, read_json, read_jsonl
 
 ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"
 GAMED_REPO = "tatsu-lab/alpaca_eval"

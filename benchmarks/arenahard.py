@@ -13,8 +13,8 @@ import numpy as np
 
 from benchmarks import register_benchmark
 from benchmarks.base import Benchmark, BenchmarkData, ItemTable, ModelRecords
-from harness.errors import HarnessError
-from harness.io import field, read_jsonl
+from harness.core.errors import HarnessError
+from harness.core.io import field, read_jsonl
 
 BASELINE = "gpt-4-0314"
 # Value of a verdict from assistant A's side; NaN marks a judge failure.

@@ -2,10 +2,10 @@
 
 An adapter knows one benchmark's files in the released cache and its native metric. It reads
 (1) the item table and (2) one candidate model's records, each into plain arrays; the store
-(:mod:`harness.store`) aligns candidates, drops items not every candidate has, and caches the
+(:mod:`harness.core.store`) aligns candidates, drops items not every candidate has, and caches the
 parsed arrays on disk. Scoring is then a pure function of a per-item choice vector:
 
-    data = harness.store.load("gsm8k", ["Yi-1.5-34B-Chat", "gemma-2-9b-it"])
+    data = harness.core.store.load("gsm8k", ["Yi-1.5-34B-Chat", "gemma-2-9b-it"])
     adapter.score(data, choice)   # -> {"score": 88.4, ...}, choice[i] = index into data.models
 
 Adding a benchmark = one module with a subclass of :class:`Benchmark` decorated with

@@ -14,8 +14,8 @@ import numpy as np
 
 from benchmarks import register_benchmark
 from benchmarks.base import Benchmark, BenchmarkData, ItemTable, ModelRecords
-from harness.errors import HarnessError
-from harness.io import field, read_jsonl
+from harness.core.errors import HarnessError
+from harness.core.io import field, read_jsonl
 
 JUDGE_PREFIX = "gpt-4-0125-preview_judge_"
 _ANSWER = re.compile(r"\[The Start of Assistant's Answer\]\n(.*?)\n\[The End of Assistant's Answer\]", re.S)

@@ -2,8 +2,8 @@
 
 The public API is small; everything else is internal:
 
-- :func:`harness.runner.evaluate` with :class:`harness.runner.EvalConfig` — run one router.
-- :func:`harness.store.load` — one benchmark's items, answers, verdicts and ground truth for a pool.
+- :func:`harness.core.runner.evaluate` with :class:`harness.core.runner.EvalConfig` — run one router.
+- :func:`harness.core.store.load` — one benchmark's items, answers, verdicts and ground truth for a pool.
 - :func:`routers.register_router` / :class:`routers.base.Router` — add a router.
 - :func:`benchmarks.register_benchmark` / :class:`benchmarks.base.Benchmark` — add a benchmark.
 """

@@ -5,10 +5,9 @@ Every user error is one line on stderr naming the file, item, model or option, w
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 
 def _options(pairs: list[str]) -> dict:
@@ -22,42 +21,42 @@ def _options(pairs: list[str]) -> dict:
 
 
 def cmd_data(args: argparse.Namespace) -> None:
-    from harness import data
+    from harness.core import data
 
     for line in data.prepare(source=args.source, force=args.force).lines():
         print(line)
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from harness import runner
+    from harness import api
+    from harness.core import runner
+    from harness.report import board
     from routers import load_all
 
     load_all(args.router_module)
     cfg = runner.EvalConfig(router=args.router, pool=args.pool, benchmarks=runner.parse_benchmarks(args.benchmarks),
                             protocol=args.protocol, profile=args.profile, seed=args.seed, folds=args.folds,
                             random_draws=args.random_draws, options=_options(args.option))
-    results = runner.evaluate(cfg)
+    results = api.evaluate(cfg)
     print(f"{'benchmark':<11} {'metric':<12} {'mu_o':>8} {'mu_n':>7} {'random':>8} {'oracle':>8} {'items':>6}")
     for r in results:
         print(f"{r.benchmark:<11} {r.metric:<12} {r.score:8.2f} {r.normalized:7.1f} {r.random:8.2f} "
               f"{r.oracle:8.2f} {r.n_items:6d}")
-    from harness.normalize import average
+    from harness.core.normalize import average
 
-    from harness import leaderboard
-
-    print(f"average mu_n: {average([r.normalized for r in results]):.1f}   ({leaderboard.md_path()} updated)")
+    print(f"average mu_n: {average([r.normalized for r in results]):.1f}   ({board.md_path()} updated)")
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> None:
-    from harness import leaderboard
+    from harness.report import board
 
-    leaderboard.render()
-    print(f"wrote {leaderboard.md_path()}")
+    board.render()
+    print(f"wrote {board.md_path()}")
 
 
 def cmd_models(args: argparse.Namespace) -> None:
     from benchmarks import BENCHMARKS, get_benchmark
-    from harness import config, data
+    from harness.core import config, data
 
     data.ensure()
     for name in BENCHMARKS.names():
@@ -73,7 +72,8 @@ def cmd_routers(args: argparse.Namespace) -> None:
 
 
 def cmd_cost(args: argparse.Namespace) -> None:
-    from harness import cost, cost_paper
+    from harness.cost import runs as cost, paper_backbones as cost_paper
+    from harness.report import board
     from routers import load_all
 
     load_all(args.router_module)
@@ -88,12 +88,14 @@ def cmd_cost(args: argparse.Namespace) -> None:
             print(f"{r['router']:<32} {r['pool']:<8} {r['protocol']:<5} {r['weights']:<10} "
                   f"GFLOPs {r['gflops']:.4g} (dense {r['gflops_dense']:.4g})  p50 {r['latency_ms']:.3g} ms  "
                   f"p95 {r['latency_p95_ms']:.3g} ms  activated {r['activated_params_b']['pooled']:.2f}B")
+        board.render()
     cost_paper.render()
     print("results/cost.md updated")
 
 
 def cmd_scalability(args: argparse.Namespace) -> None:
-    from harness import runner, scalability
+    from harness.core import runner
+    from harness.experiments import scalability, scalability_plan as plan
     from routers import load_all
 
     load_all(args.router_module)
@@ -102,18 +104,19 @@ def cmd_scalability(args: argparse.Namespace) -> None:
     if args.jobs < 1:
         raise HarnessError(f"--jobs {args.jobs}: use at least 1 (runs trained side by side)")
     routers = [r for spec in args.routers for r in spec.replace(",", " ").split()]
-    benchmarks = scalability.ordered(set(runner.parse_benchmarks(args.benchmarks)))
-    settings = scalability.Settings(
-        sizes=scalability.parse_sizes(args.sizes), routers=routers or list(scalability.DEFAULT_ROUTERS),
+    benchmarks = plan.ordered(set(runner.parse_benchmarks(args.benchmarks)))
+    settings = plan.Settings(
+        sizes=plan.parse_sizes(args.sizes), routers=routers or list(plan.DEFAULT_ROUTERS),
         benchmarks=benchmarks, profile=args.profile, seed=args.seed, folds=args.folds,
-        alternative=scalability.check_alternative(args.alternative), force=args.force,
+        alternative=plan.check_alternative(args.alternative), force=args.force,
         train=not args.no_train, measure=not args.no_measure, cost_sample=args.cost_sample, jobs=args.jobs,
         router_modules=list(args.router_module))
     print(f"wrote {scalability.run(settings)}")
 
 
 def cmd_ablations(args: argparse.Namespace) -> None:
-    from harness import ablations, runner
+    from harness.experiments import ablations
+    from harness.core import runner
 
     try:
         seeds = tuple(int(x) for x in args.seeds.replace(",", " ").split())
@@ -129,7 +132,7 @@ def cmd_ablations(args: argparse.Namespace) -> None:
 
 
 def _settings(args: argparse.Namespace):
-    from harness.stats import Settings
+    from harness.report.bootstrap import Settings
 
     if args.resamples < 100:
         raise HarnessError(f"--resamples {args.resamples}: use at least 100 (1000 for reported intervals)")
@@ -137,15 +140,15 @@ def _settings(args: argparse.Namespace):
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from harness import analysis
+    from harness.report import build
 
-    print(analysis.compare_routers(args.a, args.b, args.pool, args.protocol, _settings(args)))
+    print(build.compare_routers(args.a, args.b, args.pool, args.protocol, _settings(args)))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from harness import analysis
+    from harness.report import build
 
-    for path in analysis.write_report(_settings(args), args.pair or None, args.pool, args.protocol):
+    for path in build.write_report(_settings(args), args.pair or None, args.pool, args.protocol):
         print(f"wrote {path}")
 
 
@@ -157,8 +160,8 @@ def _bootstrap_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_regrade(args: argparse.Namespace) -> None:
-    from harness import regrade
-    from harness.pools import POOLS, resolve_pool
+    from harness.grading import regrade
+    from harness.core.pools import POOLS, resolve_pool
 
     # one model is allowed here (a pool needs two): re-grading is per model
     models = resolve_pool(args.pool)[1] if args.pool in POOLS or "," in args.pool else [args.pool.strip()]
@@ -170,7 +173,7 @@ def cmd_regrade(args: argparse.Namespace) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> None:
-    from harness.importers import import_model
+    from harness.grading.importers import import_model
 
     for path in import_model(args.format, args.file, args.model, source=args.source, force=args.force):
         print(f"import: wrote {path}")

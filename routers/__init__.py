@@ -13,8 +13,8 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.registry import Registry
+from harness.core.errors import HarnessError
+from harness.core.registry import Registry
 from routers.base import Router, RouterContext, RoutingData  # noqa: F401
 
 ROUTERS: Registry = Registry("router")

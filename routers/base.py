@@ -90,7 +90,7 @@ class Router:
         """Settings recorded in the run file (hyperparameters, backbone, ...)."""
         return {}
 
-    # --- cost hooks (harness.cost measures predict() itself; these cover what it cannot see) ---
+    # --- cost hooks (harness.cost.runs measures predict() itself; these cover what it cannot see) ---
 
     def parameter_count(self) -> int:
         """Parameters the router uses at inference (0 for reference routers)."""

@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.neighbors import NearestNeighbors
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from routers import register_router
 from routers.base import Router, RouterContext, RoutingData
 from routers.encoders import Encoder, check_profile, encoder_for

@@ -34,9 +34,9 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from harness import config
-from harness.errors import HarnessError
-from harness.io import atomic_write_bytes
+from harness.core import config
+from harness.core.errors import HarnessError
+from harness.core.io import atomic_write_bytes
 
 PAPER_ENCODER = "sentence-transformers/all-mpnet-base-v2"
 OFFLINE_ENCODER = "all-MiniLM-L6-v2"

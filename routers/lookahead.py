@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from routers import register_router
 from routers.backbones import load_model, load_tokenizer
 from routers.base import RouterContext, RoutingData

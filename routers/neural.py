@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from routers import profiles
 from routers.base import Router, RouterContext, RoutingData
 from routers.labels import informative
@@ -47,7 +47,7 @@ def _device(name: str | None):
     """The ``device`` setting, else CUDA when present, else the CPU."""
     import torch
 
-    from harness import distributed
+    from harness.core import distributed
 
     if name:
         return torch.device(name)
@@ -147,7 +147,7 @@ class TorchRouter(Router):
 
         import torch
 
-        from harness.io import atomic_write_bytes
+        from harness.core.io import atomic_write_bytes
 
         buf = io.BytesIO()
         torch.save({"state": self.model.state_dict(), "config": self.config(),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 PROFILES = ("smoke", "small", "cpu", "paper")
 # Settings that change speed, not predictions: they neither name a run (its profile label) nor key

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from routers import register_router
 from routers.base import Router, RouterContext, RoutingData
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from routers import register_router
 from routers.base import Router, RouterContext, RoutingData
 from routers.encoders import check_profile

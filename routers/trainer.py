@@ -118,7 +118,7 @@ def train(model: torch.nn.Module, train_set: Sequence[Example], valid_set: Seque
     from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
-    from harness import distributed
+    from harness.core import distributed
 
     set_seed(seed)
     parallel = distributed.init()

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from harness import data
-from harness.pools import PAPER5
+from harness.core import data
+from harness.core.pools import PAPER5
 
 
 @pytest.fixture(scope="session", autouse=True)

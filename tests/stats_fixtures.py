@@ -44,7 +44,7 @@ def build_runs(root: Path) -> Path:
     """Evaluate the routers into ``root/results`` once per session; returns that results directory."""
     if "results" in _built:
         return _built["results"]
-    from harness.runner import EvalConfig, evaluate
+    from harness.api import EvalConfig, evaluate
 
     results = root / "results"
     previous = os.environ.get("HARNESS_RESULTS_DIR")

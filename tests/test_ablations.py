@@ -1,4 +1,4 @@
-"""`routing-harness ablations` (harness/ablations.py): rows over seeds, paired differences against the
+"""`routing-harness ablations` (harness/experiments/ablations.py): rows over seeds, paired differences against the
 full lookahead_mlm, the claim verdicts, training of missing runs and resume, bad input."""
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import ablations, cli, runner
-from harness.stats import Settings
+from harness.experiments import ablations
+from harness import cli
+from harness.core import runner
+from harness.report.bootstrap import Settings
 from tests.stats_fixtures import NOISY, SEEDS, build_runs
 
 QUICK = Settings(resamples=200, seed=1)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from benchmarks.arenahard import battle_counts, bradley_terry_winrate, closed_form_winrate
-from harness import store
+from harness.core import store
 
 
 def test_battle_rules_strong_weak_tie_and_failure():

@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from harness import config
-from harness.errors import HarnessError
-from harness.io import read_json
+from harness.core import config
+from harness.core.errors import HarnessError
+from harness.core.io import read_json
 from tests.conftest import cli_env
 
 BOARD = "router,pool,protocol,profile,benchmark\nkeep,paper5,none,-,gsm8k\n"

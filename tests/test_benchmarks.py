@@ -7,8 +7,8 @@ import pytest
 
 from benchmarks import PAPER_BENCHMARKS, get_benchmark
 from benchmarks.alpacaeval import ANNOTATOR
-from harness import config, store
-from harness.runner import references
+from harness.core import config, store
+from harness.core.runner import references
 
 
 @pytest.mark.parametrize("name", ["gsm8k", "math", "humaneval", "mbpp"])

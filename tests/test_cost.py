@@ -13,11 +13,12 @@ pytest.importorskip("transformers")
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from harness import cost, cost_paper  # noqa: E402
+from harness.core import run_costs
+from harness.cost import measure, runs as cost, paper_backbones as cost_paper  # noqa: E402
 from harness.cli import main  # noqa: E402
-from harness.cost_layouts import additive_mask, clm_mid_input, mlm_joint_input  # noqa: E402
-from harness.errors import HarnessError  # noqa: E402
-from harness.runner import EvalConfig, evaluate  # noqa: E402
+from routers.layouts import additive_mask, clm_mid_input, mlm_joint_input  # noqa: E402
+from harness.core.errors import HarnessError  # noqa: E402
+from harness.api import EvalConfig, evaluate  # noqa: E402
 from routers import build_router, register_router  # noqa: E402
 from routers.base import Router, RouterContext, RoutingData  # noqa: E402
 
@@ -39,7 +40,7 @@ def tiny():
 
 def test_single_linear_layer_matches_hand_count():
     layer = nn.Linear(16, 8)
-    _, count = cost.count_flops(layer, torch.randn(4, 16))
+    _, count = measure.count_flops(layer, torch.randn(4, 16))
     assert count.total == count.dense == 2 * 4 * 16 * 8  # one multiply-add per weight and row
     assert count.attention == 0
 
@@ -67,7 +68,7 @@ def test_one_layer_attention_matches_hand_count_in_both_conventions(variant):
     mask = {"bool mask": torch.ones(n, n, dtype=torch.bool).tril(), "float mask": torch.zeros(n, n)}.get(variant)
     with torch.no_grad():
         reference = block(x, causal=variant == "causal", mask=mask)
-    out, count = cost.count_flops(block, x, causal=variant == "causal", mask=mask)
+    out, count = measure.count_flops(block, x, causal=variant == "causal", mask=mask)
     assert count.dense == 4 * 2 * n * d * d
     assert count.attention == 2 * 2 * n * n * d  # masked positions are computed, so counted
     assert count.total == count.dense + count.attention
@@ -78,7 +79,7 @@ def test_one_layer_attention_matches_hand_count_in_both_conventions(variant):
 def test_fused_cpu_sdpa_is_counted_as_attention_even_without_the_patch():
     q = k = v = torch.randn(1, 4, 10, 8)
     fused = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
-    _, count = cost.count_flops(lambda: fused(q, k, v))
+    _, count = measure.count_flops(lambda: fused(q, k, v))
     assert count.total == count.attention == 2 * 2 * 4 * 10 * 10 * 8
 
 
@@ -86,7 +87,7 @@ def test_hf_backbone_attention_goes_through_the_counter(tiny):
     n = 20
     for name, model in tiny.items():
         cfg = model.config
-        _, count = cost.count_flops(lambda: model(input_ids=torch.full((1, n), 5)))
+        _, count = measure.count_flops(lambda: model(input_ids=torch.full((1, n), 5)))
         # every layer: QK^T and AV over all query heads (GQA's shared K/V heads are repeated)
         assert count.attention == cfg.num_hidden_layers * 2 * 2 * n * n * cfg.hidden_size, name
         if name == "SmolLM2":  # dense = 2 FLOPs per token per weight of the layers' linear maps
@@ -112,7 +113,7 @@ def test_gflops_slope_in_T_is_the_designs_tokens_per_candidate(tiny, design, bac
     # with attention: the growth is exactly that of a plain sequence of the same lengths
     encoder = backbone == "ModernBERT"
     lengths = {t: cost_paper.sequence_length(design, encoder, query_len, t, m) for t in (3, 8)}
-    plain = {t: cost.count_flops(lambda n=n: model(input_ids=torch.full((1, n), 5)))[1] for t, n in lengths.items()}
+    plain = {t: measure.count_flops(lambda n=n: model(input_ids=torch.full((1, n), 5)))[1] for t, n in lengths.items()}
     grown = counts[8].total - counts[3].total - 5 * head
     assert grown == pytest.approx(plain[8].total - plain[3].total, rel=1e-9)
     if tokens_per_candidate == 0:
@@ -180,7 +181,7 @@ class TinyTorchRouter(Router):
     def config(self):  # what the run file records
         return {"seed": self.ctx.seed, "variant": self.variant}
 
-    def save(self, path):  # what harness.protocols calls after each cv fold
+    def save(self, path):  # what harness.core.protocols calls after each cv fold
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(self.head.state_dict(), path)
 
@@ -201,7 +202,7 @@ def _items(models, n_per=6):
 def test_measure_router_counts_flops_latency_and_params(paper5):
     router = build_router("cost_test_tiny", RouterContext(models=paper5))
     router.init_untrained()
-    result = cost.measure_router(router, _items(paper5), sample_per_benchmark=4, warmup=1, batch_size=5)
+    result = measure.measure_router(router, _items(paper5), sample_per_benchmark=4, warmup=1, batch_size=5)
     expected = (2 * DIM * len(paper5) + 100.0) / 1e9
     assert result["gflops"] == pytest.approx(expected) and result["gflops_dense"] == pytest.approx(expected)
     assert result["at_mean_length"]["gflops"] == pytest.approx(expected)
@@ -214,7 +215,7 @@ def test_measure_router_counts_flops_latency_and_params(paper5):
 @pytest.mark.parametrize("name", ["random", "oracle", "fixed:Phi-3-medium-4k-instruct"])
 def test_reference_routers_cost_nothing(paper5, name):
     router = build_router(name, RouterContext(models=paper5))
-    result = cost.measure_router(router, _items(paper5), sample_per_benchmark=3, warmup=1, batch_size=4)
+    result = measure.measure_router(router, _items(paper5), sample_per_benchmark=3, warmup=1, batch_size=4)
     assert result["gflops"] == result["gflops_dense"] == result["at_mean_length"]["gflops"] == 0
     assert result["router_params"] == 0 and result["latency_ms"] <= result["latency_p95_ms"]
 
@@ -222,14 +223,14 @@ def test_reference_routers_cost_nothing(paper5, name):
 def test_activated_params_per_benchmark_mean_of_means_and_pooled():
     run = {"models": ["Yi-1.5-34B-Chat", "Qwen2.5-Coder-7B-Instruct"],
            "benchmarks": {"a": {"ids": [1, 2], "choice": [0, 1]}, "b": {"ids": [1, 2, 3, 4], "choice": [1, 1, 1, 1]}}}
-    out = cost.activated_params(run)
+    out = run_costs.activated_params(run)
     assert out["per_benchmark"] == pytest.approx({"a": 21.0, "b": 7.6})
     assert out["mean_of_means"] == pytest.approx(14.3)
     assert out["pooled"] == pytest.approx((34.4 + 7.6 * 5) / 6)
-    random = cost.activated_params(run, expected=True)  # uniform: the mean of the pool's sizes
+    random = run_costs.activated_params(run, expected=True)  # uniform: the mean of the pool's sizes
     assert random["pooled"] == random["mean_of_means"] == pytest.approx(21.0)
     with pytest.raises(HarnessError, match="unknown-model"):
-        cost.activated_params({**run, "models": ["unknown-model", "Yi-1.5-34B-Chat"]})
+        run_costs.activated_params({**run, "models": ["unknown-model", "Yi-1.5-34B-Chat"]})
 
 
 # --- the command ------------------------------------------------------------------------------------
@@ -292,7 +293,7 @@ def test_a_rerun_keeps_cost_only_for_the_same_router_config(results_dir, tmp_pat
 
     run_file = results_dir / "runs" / "cost_test_tiny__paper5__cv__cpu__seed0.json"
     run = json.loads(run_file.read_text())
-    sizes = [cost.model_size_b(m) for m in run["models"]]
+    sizes = [run_costs.model_size_b(m) for m in run["models"]]
     monkeypatch.setattr(TinyTorchRouter, "predict", lambda self, items: np.tile(
         np.eye(len(sizes))[int(np.argmin(sizes))], (len(items.prompts), 1)))  # new choices: the smallest
     evaluate(EvalConfig(router="cost_test_tiny", benchmarks=benches, folds=2, seed=3))
@@ -305,7 +306,7 @@ def test_a_rerun_keeps_cost_only_for_the_same_router_config(results_dir, tmp_pat
     monkeypatch.setattr(TinyTorchRouter, "variant", "b")  # the profile's defaults edited, say
     evaluate(EvalConfig(router="cost_test_tiny", benchmarks=benches, folds=2))
     changed = {r["benchmark"]: r for r in _rows(results_dir)}
-    assert all(changed[b][c] == "" for b in benches for c in cost.MEASURED_COLUMNS)
+    assert all(changed[b][c] == "" for b in benches for c in run_costs.MEASURED_COLUMNS)
     assert not cost_file.exists()  # scalability would otherwise read the old figures back
 
 

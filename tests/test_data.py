@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from harness import config, data
+from harness.core import config, data
 
 
 def test_manifest_covers_every_cache_file_and_reports_gaps():
@@ -19,7 +19,7 @@ def test_manifest_hash_is_stable():
 def test_copy_is_all_or_nothing(tmp_path, monkeypatch):
     import pytest
 
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path / "d"))
     with pytest.raises(HarnessError, match="no test/ folder"):

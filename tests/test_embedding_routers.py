@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import store
-from harness.errors import HarnessError
-from harness.pools import PAPER5
-from harness.protocols import cross_validate, cv_folds
-from harness.runner import routing_data
+from harness.core import store
+from harness.core.errors import HarnessError
+from harness.core.pools import PAPER5
+from harness.core.protocols import cross_validate, cv_folds
+from harness.core.runner import routing_data
 from routers import build_router
 from routers.base import Router, RouterContext, RoutingData
 from routers.embedding import pairwise_sq_distances, smoothie_weights, triplet_deltas

@@ -11,8 +11,9 @@ import sys
 import pytest
 
 from benchmarks import get_benchmark
-from harness import config, importers, regrade, store
-from harness.errors import HarnessError
+from harness.core import config, store
+from harness.grading import importers, regrade
+from harness.core.errors import HarnessError
 from tests.conftest import cli_env
 
 YI = "Yi-1.5-34B-Chat"

@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from harness import judge
-from harness.errors import HarnessError
+from harness.grading import judge
+from harness.core.errors import HarnessError
 
 
 class FakeServer:
@@ -164,8 +164,8 @@ def mtbench_available():
 
 
 def test_mtbench_templates_and_cached_references(client, server, mtbench_available):
-    from harness.io import read_jsonl
-    from harness import config
+    from harness.core.io import read_jsonl
+    from harness.core import config
 
     questions = {str(q["question_id"]): q for q in
                  read_jsonl(config.cache_root() / "test" / "MT-Bench" / "question.jsonl.gz")}

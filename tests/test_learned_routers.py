@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from harness import protocols, store
-from harness.errors import HarnessError
-from harness.runner import routing_data
+from harness.core import protocols, store
+from harness.core.errors import HarnessError
+from harness.core.runner import routing_data
 from routers import build_router, register_router
 from routers.base import RouterContext
 from routers.classifier import MLC, sample_llm_loss
@@ -105,8 +105,8 @@ def test_backbone_unavailable_offline_is_one_line():
 
 DDP_SCRIPT = """
 import os, sys, torch
-from harness import store
-from harness.runner import routing_data
+from harness.core import store
+from harness.core.runner import routing_data
 from routers import build_router
 from routers.base import RouterContext
 pool = ["Yi-1.5-34B-Chat", "internlm2_5-20b-chat", "Qwen2.5-Coder-7B-Instruct"]

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from harness import store
-from harness.errors import HarnessError
-from harness.runner import routing_data
+from harness.core import store
+from harness.core.errors import HarnessError
+from harness.core.runner import routing_data
 from routers import build_router
 from routers.base import RouterContext
 from routers.lookahead import curriculum_rate, mask_positions, masked_count

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness import store
-from harness.runner import routing_data
+from harness.core import store
+from harness.core.runner import routing_data
 from routers import build_router
 from routers.backbones import load_model, load_tokenizer
 from routers.base import RouterContext
@@ -83,7 +83,7 @@ def test_batches_without_padding_and_unpacked_calls_take_the_ordinary_path(minil
     minilm.eval()
     enable_packing(minilm)
     with torch.no_grad():
-        plain = minilm(input_ids=ids, attention_mask=mask).last_hidden_state  # e.g. harness.cost, batch 1
+        plain = minilm(input_ids=ids, attention_mask=mask).last_hidden_state  # e.g. harness.cost.runs, batch 1
         packed = packed_hidden(minilm, ids, mask)
         minilm.set_attn_implementation("sdpa")
         reference = minilm(input_ids=ids, attention_mask=mask).last_hidden_state

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from benchmarks import get_benchmark
-from harness import config, regrade, store
-from harness.errors import HarnessError
+from harness.core import config, store
+from harness.grading import regrade
+from harness.core.errors import HarnessError
 from tests.conftest import cli_env
 
 YI = "Yi-1.5-34B-Chat"

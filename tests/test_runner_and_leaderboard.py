@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from harness import leaderboard
-from harness.runner import EvalConfig, evaluate
+from harness.core import leaderboard
+from harness.api import EvalConfig, evaluate
 from tests.conftest import cli_env
 
 FAST = ["mtbench", "gsm8k", "humaneval"]
@@ -101,7 +101,7 @@ def test_parallel_runs_never_lose_each_others_rows(results_dir, tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from harness import leaderboard
+        from harness.core import leaderboard
         while not Path({str(go)!r}).exists():
             time.sleep(0.01)
         for k in range(40):

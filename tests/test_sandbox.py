@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.sandbox import Limits, Sandbox, isolation
+from harness.grading.sandbox import Limits, Sandbox, isolation
 
 ISO = isolation()
 needs_namespaces = pytest.mark.skipif(not ISO.namespaces, reason="no namespaces on this host: "

@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from harness import cli, runner
-from harness.pools import PAPER5
-from harness.scalability import CANDIDATES, Settings, make_command
+from harness import cli
+from harness.core import runner
+from harness.core.pools import PAPER5
+from harness.experiments.scalability_plan import CANDIDATES, Settings, make_command
 
 POOL2 = PAPER5[:2]
 ARGS = ["scalability", "--sizes", "2,6", "--benchmarks", "humaneval,alpacaeval", "--profile", "smoke", "--folds", "2",
@@ -120,7 +121,8 @@ def test_scalability_bad_input(dirs, capsys, args, needle):
 def test_lanes_train_the_runs_side_by_side(dirs, capsys):
     """--jobs 2: each missing run is an `eval` process of its own, on its share of the cores; the
     table, run files and leaderboard rows are those of a sequential call."""
-    from harness import lanes, leaderboard
+    from harness.experiments import lanes
+    from harness.core import leaderboard
 
     args = ["scalability", "--sizes", "2,3", "--benchmarks", "humaneval", "--profile", "smoke", "--folds", "2",
             "--routers", "mlc", "--cost-sample", "2", "--alternative", "none", "--jobs", "2"]
@@ -144,8 +146,8 @@ def test_lanes_train_the_runs_side_by_side(dirs, capsys):
 
 
 def test_a_failed_lane_names_its_log_and_keeps_the_others(dirs):
-    from harness import lanes
-    from harness.errors import HarnessError
+    from harness.experiments import lanes
+    from harness.core.errors import HarnessError
 
     good = runner.EvalConfig(router="random", pool="paper3", benchmarks=["humaneval"], protocol="cv")
     bad = runner.EvalConfig(router="no_such_router", pool="paper3", benchmarks=["humaneval"], protocol="cv")
@@ -162,7 +164,8 @@ def test_lanes_start_the_longest_runs_first():
     """The default table's six cold runs, ordered by expected training time (capped items x cost per
     item in T): the two T = 3 Lookahead runs (about an hour each on one core here), MLC T = 3, the two
     T = 8 Lookahead runs (AlpacaEval only), MLC T = 8 (minutes)."""
-    from harness.scalability import expected_training, main_pools
+    from harness.experiments.scalability import expected_training
+    from harness.experiments.scalability_plan import main_pools
 
     s = Settings()
     pools = {p.size: p for p in main_pools(s)}

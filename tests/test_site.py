@@ -1,4 +1,4 @@
-"""The static leaderboard page (harness/site.py, `make report`): self-contained, and working in a real
+"""The static leaderboard page (harness/report/site.py, `make report`): self-contained, and working in a real
 browser: headless Chromium (Debian packages chromium + chromium-driver; .ci/run installs them) checks
 a row per router, sorting by a column, the filters, and saves a screenshot."""
 from __future__ import annotations
@@ -8,7 +8,8 @@ import shutil
 
 import pytest
 
-from harness import analysis, stats
+from harness.report import bootstrap as stats, build, ranking
+from harness.report import runs as report_runs
 from tests.stats_fixtures import build_runs
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -21,8 +22,8 @@ def report(tmp_path_factory):
     results = build_runs(tmp_path_factory.mktemp("site"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HARNESS_RESULTS_DIR", str(results))
-        paths = analysis.write_report(stats.Settings())
-        groups = stats.all_group_stats(stats.load_runs(results))
+        paths = build.write_report(stats.Settings())
+        groups = stats.all_group_stats(report_runs.load_runs(results))
     return {"paths": paths, "groups": groups, "results": results}
 
 
@@ -40,7 +41,7 @@ def test_page_is_self_contained(report):
 
 
 def _expected_rows(groups) -> int:
-    return sum(len(keys) for keys in stats.display_groups(groups).values())
+    return sum(len(keys) for keys in ranking.display_groups(groups).values())
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The paired bootstrap (harness/stats.py) and the analyses (harness/analysis.py): known answers,
+"""The paired bootstrap (harness/report/bootstrap.py) and the analyses (harness/report/analysis.py): known answers,
 exactness against the native metrics, the AlpacaEval LC approximation's error, seeds, reproducibility,
 interval coverage, the leaderboard marks and the CLI."""
 from __future__ import annotations
@@ -13,8 +13,10 @@ import pytest
 
 from benchmarks import PAPER_BENCHMARKS
 from benchmarks.alpacaeval import length_controlled
-from harness import analysis, leaderboard, stats, store
-from harness.pools import PAPER5
+from harness.report import analysis, board, bootstrap as stats, ranking
+from harness.report import runs as report_runs
+from harness.core import store
+from harness.core.pools import PAPER5
 from tests.conftest import cli_env
 from tests.stats_fixtures import NOISY, SEEDS, build_runs
 
@@ -28,7 +30,7 @@ def results(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def runs(results):
-    return stats.load_runs(results)
+    return report_runs.load_runs(results)
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +168,7 @@ def test_p_value_tails():
 
 
 def test_leader_and_ties(groups):
-    marks = stats.tie_marks(groups)[("paper5", "cv")]
+    marks = ranking.tie_marks(groups)[("paper5", "cv")]
     assert list(marks.values()).count("leader") == 1
     assert ("oracle", "paper5", "none", "-") not in marks
     assert marks[("random", "paper5", "none", "-")] == "behind"
@@ -174,7 +176,7 @@ def test_leader_and_ties(groups):
 
 def test_leaderboard_markdown_shows_intervals_and_marks(results, monkeypatch):
     monkeypatch.setenv("HARNESS_RESULTS_DIR", str(results))
-    text = leaderboard.render()
+    text = board.render()
     assert "▲" in text and "95% intervals of mu_n" in text
     oracle_row = next(line for line in text.splitlines() if line.startswith("| oracle |"))
     assert "100.0 [100.0, 100.0]" in oracle_row
@@ -244,8 +246,8 @@ def test_run_file_with_other_items_is_refused(runs, tmp_path):
 def test_find_key_names_a_profile_where_a_router_has_several():
     keys = [("mlc", "paper5", "cv", "cpu"), ("mlc", "paper5", "cv", "small"), ("random", "paper5", "none", "-")]
     with pytest.raises(stats.HarnessError, match="mlc@cpu or mlc@small"):
-        stats.find_key(keys, "mlc", "paper5", "cv")
-    assert stats.find_key(keys, "mlc@small", "paper5", "cv") == ("mlc", "paper5", "cv", "small")
-    assert stats.find_key(keys, "random", "paper5", "cv") == ("random", "paper5", "none", "-")
+        ranking.find_key(keys, "mlc", "paper5", "cv")
+    assert ranking.find_key(keys, "mlc@small", "paper5", "cv") == ("mlc", "paper5", "cv", "small")
+    assert ranking.find_key(keys, "random", "paper5", "cv") == ("random", "paper5", "none", "-")
     with pytest.raises(stats.HarnessError, match="no run file"):
-        stats.find_key(keys, "mlc@paper", "paper5", "cv")
+        ranking.find_key(keys, "mlc@paper", "paper5", "cv")

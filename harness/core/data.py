@@ -1,0 +1,236 @@
+"""The data step: fetch the authors' released cache (or copy a local one), verify it against the
+committed sha256 manifest, and say what is absent and what that rules out."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import sys
+import tarfile
+import urllib.request
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from harness.core import config
+from harness.core.errors import HarnessError
+
+UPSTREAM_REPO = "huangcb01/lookahead-routing"
+UPSTREAM_COMMIT = "62ecd6e73a073329a6145856e383b3f5cbbf726d"
+UPSTREAM_ARCHIVE = f"https://codeload.github.com/{UPSTREAM_REPO}/tar.gz/{UPSTREAM_COMMIT}"
+MANIFEST_PATH = Path(__file__).with_name("manifest.sha256")
+STAMP_NAME = ".verified.json"
+
+# Upstream files that some copies lack (the mirror dropped files of 4 MiB and more), and what
+# their absence rules out. A glob is matched against paths relative to compressed_data/.
+KNOWN_GAPS: list[tuple[str, str]] = [
+    ("train/UltraFeedback/instructions.jsonl.gz",
+     "UltraFeedback prompts: the `paper` protocol trains without its 43,757 chat prompts"),
+    ("train/UltraFeedback/responses",
+     "UltraFeedback responses: no response modelling / SMOOTHIE on chat training data"),
+    ("train/UltraFeedback/Skywork-Reward-Gemma-2-27B-v0.2",
+     "UltraFeedback rewards: no labels for chat training data in the `paper` protocol"),
+    ("train/OpenMathInstruct2_filtered2/responses",
+     "OpenMathInstruct-2 responses: no math training responses in the `paper` protocol"),
+    ("train/OpenMathInstruct2_filtered2/gt2-Skywork-Reward-Gemma-2-27B-v0.2",
+     "OpenMathInstruct-2 scores: no math labels in the `paper` protocol"),
+]
+
+
+@lru_cache(maxsize=1)
+def manifest() -> dict[str, str]:
+    """relative path (no leading ./) -> sha256, from the committed manifest."""
+    entries: dict[str, str] = {}
+    for lineno, line in enumerate(MANIFEST_PATH.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split(None, 1)
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise HarnessError(f"{MANIFEST_PATH}: malformed line {lineno}")
+        entries[parts[1].strip().removeprefix("./")] = parts[0]
+    return entries
+
+
+@lru_cache(maxsize=1)
+def manifest_hash() -> str:
+    """Short hash naming the data version; recorded in every leaderboard row."""
+    return hashlib.sha256(MANIFEST_PATH.read_bytes()).hexdigest()[:12]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class _Verifier:
+    """Checks files against the manifest, remembering digests by (size, mtime) in a stamp file."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.stamp_path = root / STAMP_NAME
+        try:
+            self.stamp: dict[str, list] = json.loads(self.stamp_path.read_text())
+        except (OSError, ValueError):
+            self.stamp = {}
+        self.dirty = False
+
+    def digest(self, rel: str) -> str:
+        path = self.root / rel
+        st = path.stat()
+        known = self.stamp.get(rel)
+        if known and known[0] == st.st_size and known[1] == st.st_mtime_ns:
+            return known[2]
+        sha = _sha256(path)
+        self.stamp[rel] = [st.st_size, st.st_mtime_ns, sha]
+        self.dirty = True
+        return sha
+
+    def check(self, rel: str) -> str:
+        actual = self.digest(rel)
+        expected = manifest().get(rel)
+        if expected is not None and actual != expected:
+            raise HarnessError(
+                f"{self.root / rel}: sha256 mismatch with the manifest "
+                f"(expected {expected[:12]}…, got {actual[:12]}…); re-run 'make data'"
+            )
+        return actual  # files the manifest does not cover are used as is, reported by `data`
+
+    def save(self) -> None:
+        if self.dirty:
+            try:
+                tmp = self.stamp_path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(self.stamp))
+                os.replace(tmp, self.stamp_path)
+            except OSError:
+                pass  # a read-only copy still verifies, just without the speed-up
+            self.dirty = False
+
+
+_verifiers: dict[Path, _Verifier] = {}
+
+
+def verify(paths: list[Path]) -> list[str]:
+    """Verify cache files (paths under the cache root) against the manifest; return their sha256."""
+    root = config.cache_root()
+    verifier = _verifiers.setdefault(root, _Verifier(root))
+    digests = []
+    for path in paths:
+        if not Path(path).exists():
+            raise HarnessError(f"{path}: file not found in the data copy (run 'make data')")
+        # abspath, not resolve(): a copy made of symlinks is still checked by its own paths
+        rel = Path(os.path.abspath(path)).relative_to(os.path.abspath(root)).as_posix()
+        digests.append(verifier.check(rel))
+    verifier.save()
+    return digests
+
+
+@dataclass
+class DataReport:
+    root: Path
+    verified: int = 0
+    missing: list[str] = field(default_factory=list)
+    unlisted: list[str] = field(default_factory=list)
+    gaps: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"data: {self.verified} files verified against {MANIFEST_PATH.name} "
+               f"(manifest {manifest_hash()}) in {self.root}"]
+        for rel in self.missing:
+            out.append(f"data: absent (listed in the manifest): {rel}")
+        if self.unlisted:
+            out.append(f"data: {len(self.unlisted)} files not covered by the manifest, used unverified")
+        for gap in self.gaps:
+            out.append(f"data: absent upstream file(s): {gap}")
+        return out
+
+
+def inspect(root: Path | None = None) -> DataReport:
+    """Verify every manifest file under ``root`` and list what is absent."""
+    root = root or config.cache_root()
+    report = DataReport(root=root)
+    verifier = _Verifier(root)
+    for rel in sorted(manifest()):
+        if (root / rel).exists():
+            verifier.check(rel)
+            report.verified += 1
+        else:
+            report.missing.append(rel)
+    verifier.save()
+    present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    report.unlisted = sorted(present - set(manifest()) - {STAMP_NAME})
+    for pattern, consequence in KNOWN_GAPS:
+        if not any(p == pattern or p.startswith(pattern + "/") for p in present):
+            report.gaps.append(f"{pattern} — {consequence}")
+    return report
+
+
+def _copy_tree(source: Path, dest: Path) -> int:
+    if not source.is_dir():
+        raise HarnessError(f"ROUTING_DATA={source}: not a directory (expected a copy of compressed_data/)")
+    if not (source / "test").is_dir():
+        raise HarnessError(f"ROUTING_DATA={source}: has no test/ folder; point it at compressed_data/")
+    count = 0
+    for path in sorted(source.rglob("*")):
+        if path.is_file():
+            target = dest / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+            count += 1
+    return count
+
+
+def _download(dest: Path) -> int:
+    """Download the archive of the pinned upstream commit and extract its compressed_data/ folder."""
+    print(f"data: downloading {UPSTREAM_ARCHIVE}", file=sys.stderr)
+    try:
+        with urllib.request.urlopen(UPSTREAM_ARCHIVE, timeout=60) as resp:
+            payload = resp.read()
+    except OSError as exc:
+        raise HarnessError(
+            f"cannot download {UPSTREAM_ARCHIVE} ({exc}); set ROUTING_DATA=<path to compressed_data>"
+        ) from None
+    prefix = f"lookahead-routing-{UPSTREAM_COMMIT}/compressed_data/"
+    count = 0
+    with tarfile.open(fileobj=io.BytesIO(payload), mode="r:gz") as tar:
+        for member in tar.getmembers():
+            if not member.isfile() or not member.name.startswith(prefix):
+                continue
+            rel = Path(member.name[len(prefix):])
+            if rel.is_absolute() or ".." in rel.parts:
+                continue
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tar.extractfile(member) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+            count += 1
+    if count == 0:
+        raise HarnessError(f"{UPSTREAM_ARCHIVE}: archive has no compressed_data/ folder")
+    return count
+
+
+def prepare(source: str | None = None, force: bool = False) -> DataReport:
+    """Make the local copy (from ``source`` or upstream) unless it is there, then verify it."""
+    root = config.cache_root()
+    source = source if source is not None else config.routing_data_source()
+    if force or not (root / "test").is_dir():
+        staging = root.with_name(root.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        n = _copy_tree(Path(source).expanduser(), staging) if source else _download(staging)
+        shutil.rmtree(root, ignore_errors=True)
+        staging.rename(root)  # all or nothing: a failed copy never leaves a half-filled cache
+        print(f"data: {n} files {'copied from ' + source if source else 'downloaded'} into {root}",
+              file=sys.stderr)
+    return inspect(root)
+
+
+def ensure() -> None:
+    """Called before every evaluation: fetch the data on demand, quietly when it is already there."""
+    if not (config.cache_root() / "test").is_dir():
+        for line in prepare().lines():
+            print(line, file=sys.stderr)

@@ -1,0 +1,150 @@
+"""Reading the cache's gzipped JSON / JSONL / CSV files, and atomic writes.
+
+Every failure becomes a one-line :class:`HarnessError` that names the file (and line or item).
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import tempfile
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from harness.core.errors import HarnessError
+
+
+def read_text(path: Path) -> str:
+    """Read a file, transparently gunzipping ``.gz``; corrupt or truncated archives are named."""
+    path = Path(path)
+    if not path.exists():
+        raise HarnessError(f"{path}: file not found (run 'make data')")
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8") as fh:
+                return fh.read()
+        return path.read_text(encoding="utf-8")
+    except (gzip.BadGzipFile, EOFError, zlib.error, OSError) as exc:
+        raise HarnessError(f"{path}: corrupted or truncated gzip ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise HarnessError(f"{path}: not UTF-8 text ({exc})") from None
+
+
+def read_json(path: Path) -> Any:
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HarnessError(f"{path}: invalid JSON at line {exc.lineno} ({exc.msg})") from None
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise HarnessError(f"{path}: invalid JSON on line {lineno} ({exc.msg})") from None
+    return rows
+
+
+def field(record: dict, name: str, path: Path, item: object) -> Any:
+    """``record[name]``, or a one-line error naming the file, the item and the field."""
+    try:
+        return record[name]
+    except (KeyError, TypeError):
+        raise HarnessError(f"{path}: item {item}: missing field '{name}'") from None
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock for ``path`` (a read-modify-write that parallel runs share). The lock
+    file lives in the temp directory, so results/ holds only results."""
+    import hashlib
+
+    key = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"routing-harness-{key}.lock", "a") as fh:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no parallel lanes there either
+            yield
+            return
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write to a temporary file beside ``path`` and rename it over: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any, *, compact: bool = False) -> None:
+    """``compact`` for large per-item files (run files): one line, no indentation."""
+    text = json.dumps(obj, indent=None if compact else 1, ensure_ascii=False, default=_json_default,
+                      separators=(",", ":") if compact else None)
+    atomic_write_text(path, text + "\n")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def csv_text(rows: Iterable[dict], columns: list[str]) -> str:
+    import csv
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: ("" if row.get(c) is None else row.get(c)) for c in columns})
+    return buf.getvalue()
+
+
+def write_json_gz(path: Path, obj: Any) -> None:
+    text = json.dumps(obj, ensure_ascii=False)
+    atomic_write_bytes(path, gzip.compress(text.encode("utf-8"), mtime=0))
+
+
+def write_jsonl_gz(path: Path, rows: list[dict]) -> None:
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    atomic_write_bytes(path, gzip.compress(text.encode("utf-8"), mtime=0))

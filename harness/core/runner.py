@@ -1,0 +1,219 @@
+"""Evaluate one router on a pool: route every item, score each benchmark natively, normalize
+against random and oracle, write the run file and the leaderboard rows."""
+from __future__ import annotations
+
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from benchmarks import PAPER_BENCHMARKS, get_benchmark
+from benchmarks.base import BenchmarkData
+from harness.core import config, leaderboard, protocols, provenance, run_costs, store
+from harness.core.errors import HarnessError
+from harness.core.io import atomic_write_json, read_json
+from harness.core.normalize import average, normalized
+from harness.core.pools import resolve_pool
+from routers import build_router
+from routers.profiles import SPEED_ONLY
+from routers.base import Router, RouterContext, RoutingData
+
+
+@dataclass
+class EvalConfig:
+    router: str
+    pool: str = "paper5"
+    benchmarks: list[str] = field(default_factory=lambda: list(PAPER_BENCHMARKS))
+    protocol: str = "cv"
+    profile: str = "cpu"
+    seed: int = 0
+    folds: int = 5
+    random_draws: int = 0  # >0: also a seeded Monte-Carlo estimate of the random router
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BenchmarkResult:
+    benchmark: str
+    metric: str
+    score: float
+    normalized: float
+    random: float
+    oracle: float
+    n_items: int
+    n_dropped: int
+    details: dict[str, Any]
+
+
+def parse_benchmarks(spec: str | list[str] | None) -> list[str]:
+    if not spec or spec == "all":
+        return list(PAPER_BENCHMARKS)
+    names = spec if isinstance(spec, list) else [s.strip() for s in spec.split(",") if s.strip()]
+    for name in names:
+        get_benchmark(name)  # unknown names fail here, with suggestions
+    return names
+
+
+def routing_data(datas: dict[str, BenchmarkData], models: list[str]) -> RoutingData:
+    """All benchmarks' items pooled, with labels and answers (strip them with ``.queries()``)."""
+    uids, benches, prompts, responses, scores = [], [], [], [], []
+    for name, data in datas.items():
+        uids += [f"{name}/{i}" for i in data.ids]
+        benches += [name] * data.n_items
+        prompts += data.prompts
+        responses += [[data.answers[m][i] for m in models] for i in range(data.n_items)]
+        scores.append(data.gt)
+    return RoutingData(uids=uids, benchmarks=benches, prompts=prompts, models=list(models),
+                       responses=responses, scores=np.concatenate(scores, axis=0))
+
+
+@lru_cache(maxsize=64)
+def references(benchmark: str, models: tuple[str, ...]) -> dict[str, Any]:
+    """Each candidate's own metric, their mean (random) and the oracle's, for one pool."""
+    data = store.load(benchmark, list(models))
+    adapter = get_benchmark(benchmark)
+    fixed = {m: adapter.score(data, data.fixed_choice(j), detail=False)["score"] for j, m in enumerate(models)}
+    oracle = adapter.score(data, data.oracle_choice(), detail=False)["score"]
+    return {"fixed": fixed, "random": float(np.mean(list(fixed.values()))), "oracle": oracle}
+
+
+def _route(router: Router, cfg: EvalConfig, data: RoutingData) -> tuple[np.ndarray, dict[str, Any]]:
+    """Scores (n_items, n_models) for every pooled item, under the run's protocol."""
+    n, t = len(data), len(data.models)
+    if not router.learns:
+        shown = data if router.uses_test_labels else data.queries()
+        return protocols.check_scores(router.predict(shown), n, t, cfg.router), {}
+    if cfg.protocol == "cv":
+        ctx = lambda: RouterContext(models=data.models, seed=cfg.seed, profile=cfg.profile,  # noqa: E731
+                                    options=dict(cfg.options))
+        scores, folds, summaries = protocols.cross_validate(lambda: build_router(cfg.router, ctx()),
+                                                            cfg.router, data, cfg.folds, cfg.seed)
+        return scores, {"folds": cfg.folds, "fold_sizes": np.bincount(folds).tolist(), "training": summaries}
+    if cfg.protocol == "paper":
+        from harness.core import training_sets
+
+        sets = training_sets.load(data.models)
+        router.fit(sets.train, sets.valid)
+        info = {"training_sets": sets.used, "missing_training_sets": sets.missing, "partial": sets.partial,
+                "n_train": len(sets.train), "n_valid": len(sets.valid),
+                "training": [getattr(router, "training_summary", dict)()]}
+        return protocols.check_scores(router.predict(data.queries()), n, t, cfg.router), info
+    raise HarnessError(f"protocol '{cfg.protocol}' is not available for router '{cfg.router}'")
+
+
+def profile_label(cfg: EvalConfig) -> str:
+    """The profile, plus any options that change results, so such runs never replace plain ones."""
+    changed = {k: v for k, v in sorted(cfg.options.items()) if k not in SPEED_ONLY}
+    return cfg.profile + ("(" + ",".join(f"{k}={v}" for k, v in changed.items()) + ")" if changed else "")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
+
+
+def run_file_name(router: str, pool: str, protocol: str, profile: str, seed: int) -> str:
+    if "," in pool:
+        import hashlib
+        pool = "custom-" + hashlib.sha256(pool.encode()).hexdigest()[:8]
+    if protocol == "none":  # reference routers: no protocol, profile or seed to tell apart
+        return f"{_slug(router)}__{_slug(pool)}.json"
+    return f"{_slug(router)}__{_slug(pool)}__{protocol}__{profile}__seed{seed}.json"
+
+
+def evaluate(cfg: EvalConfig, *, write: bool = True) -> list[BenchmarkResult]:
+    protocols.check_protocol(cfg.protocol)
+    pool_label, models = resolve_pool(cfg.pool)
+    benchmarks = parse_benchmarks(cfg.benchmarks)
+    router = build_router(cfg.router, RouterContext(models=models, seed=cfg.seed, profile=cfg.profile,
+                                                    options=dict(cfg.options)))
+    protocol = cfg.protocol if router.learns else "none"
+    if router.learns:
+        from routers.profiles import check_profile
+
+        check_profile(cfg.profile)
+    profile = profile_label(cfg) if router.learns else "-"
+    started = time.perf_counter()
+    datas = {b: store.load(b, models) for b in benchmarks}
+    pooled = routing_data(datas, models)
+    scores, route_info = _route(router, cfg, pooled)
+    if route_info.get("partial"):
+        protocol = "paper-partial"  # trained without some of the paper's training sets: say so in every row
+    choice_all = np.argmax(scores, axis=1)
+
+    results: list[BenchmarkResult] = []
+    run_benchmarks: dict[str, Any] = {}
+    offset = 0
+    for name, data in datas.items():
+        adapter = get_benchmark(name)
+        choice = choice_all[offset:offset + data.n_items]
+        offset += data.n_items
+        refs = references(name, tuple(models))
+        if router.expected_over_candidates:
+            details: dict[str, Any] = {"score": refs["random"], "estimate": "mean of the candidates' metrics"}
+            if cfg.random_draws > 0:
+                draws = [adapter.score(data, np.random.default_rng([cfg.seed, d]).integers(
+                    0, len(models), data.n_items), detail=False)["score"] for d in range(cfg.random_draws)]
+                details.update(mc_mean=float(np.mean(draws)), mc_std=float(np.std(draws, ddof=1)),
+                               mc_draws=cfg.random_draws)
+        else:
+            details = adapter.score(data, choice, seed=cfg.seed)
+        score = float(details.pop("score"))
+        result = BenchmarkResult(
+            benchmark=name, metric=adapter.metric, score=score,
+            normalized=normalized(score, refs["random"], refs["oracle"]),
+            random=refs["random"], oracle=refs["oracle"], n_items=data.n_items,
+            n_dropped=len(data.dropped), details=details)
+        results.append(result)
+        run_benchmarks[name] = {
+            **asdict(result), "fixed": refs["fixed"], "dropped": data.dropped, "ids": data.ids,
+            "choice": choice.tolist(),
+            "routing_share": {m: float(np.mean(choice == j)) for j, m in enumerate(models)},
+        }
+        if data.dropped:
+            print(f"{name}: {len(data.dropped)} item(s) dropped (not answered by every candidate); "
+                  f"{data.n_items} scored", file=sys.stderr)
+    elapsed = time.perf_counter() - started
+    from harness.core import distributed
+
+    if write and distributed.is_main_process():
+        stamp = provenance.stamp()
+        run_name = run_file_name(cfg.router, pool_label, protocol, profile, cfg.seed)
+        run = {
+            "router": cfg.router, "pool": pool_label, "models": models, "protocol": protocol,
+            "profile": profile, "seed": cfg.seed, "config": asdict(cfg), "router_config": router.config(),
+            "routing": route_info, "provenance": stamp, "seconds": round(elapsed, 2),
+            "average_normalized": average([r.normalized for r in results]),
+            "benchmarks": run_benchmarks,
+        }
+        run_file = f"runs/{run_name}"
+        earlier = _earlier_router_config((cfg.router, pool_label, protocol, profile))  # before overwriting it
+        atomic_write_json(config.results_dir() / run_file, run, compact=True)
+        costs = run_costs.columns_for_new_run(run, run_file, earlier, expected=router.expected_over_candidates)
+        rows = [
+            {"router": cfg.router, "pool": pool_label, "protocol": protocol, "profile": profile,
+             "seed": cfg.seed, "benchmark": r.benchmark, "metric": r.metric, "score": round(r.score, 4),
+             "normalized": round(r.normalized, 4), "ci_low": _round(r.details.get("ci_low")),
+             "ci_high": _round(r.details.get("ci_high")), "n_items": r.n_items, "n_dropped": r.n_dropped,
+             "run_file": run_file, **costs.get(r.benchmark, {}), **stamp}
+            for r in results
+        ]
+        leaderboard.update(rows)
+    return results
+
+
+def _earlier_router_config(group: tuple[str, str, str, str]) -> dict | None:
+    """The router config of the run the leaderboard's rows for (router, pool, protocol, profile) name
+    now, whose cost figures they carry; None when there are no such rows or the run file is gone."""
+    for row in leaderboard.read_rows():
+        if (row["router"], row["pool"], row["protocol"], row["profile"]) == group and row.get("run_file"):
+            path = config.results_dir() / row["run_file"]
+            return read_json(path).get("router_config") if path.exists() else None
+    return None
+
+
+def _round(value: Any) -> Any:
+    return None if value is None else round(float(value), 4)

@@ -1,0 +1,58 @@
+"""New candidates from the field's own output formats, and exporters for the round-trip test.
+
+An importer reads one tool's native output for one model and writes it into the cache folder in
+the format the benchmark adapters already read (so the model can be named in ``POOL=``):
+
+| format       | reads                                                        | writes (test/...)            |
+|--------------|--------------------------------------------------------------|------------------------------|
+| alpaca_eval  | results/<m>/model_outputs.json + <annotator>/annotations.json | AlpacaEval/<M>/...           |
+| arena_hard   | model_answer/<m>.jsonl + model_judgment/<judge>/<m>.jsonl     | ArenaHard/model_{answer,judgment}/<M> |
+| mt_bench     | FastChat model_judgment/<judge>_single.jsonl                  | MT-Bench/judgments/...<M>... |
+| opencompass  | predictions/<m>/<dataset>.json + results/<m>/<dataset>.json   | GSM8k, MATH, HumanEval, MBPP |
+| evalplus     | samples.jsonl {task_id, solution|completion}, graded here     | HumanEval or MBPP            |
+| lm_eval      | samples_<task>_*.jsonl of gsm8k / minerva_math / hendrycks_math, re-graded | GSM8k or MATH  |
+
+Every file is staged, read back through the benchmark's own adapter against the item table, and
+only then moved into the cache. Imported files are not in the data manifest, so they are used
+unverified (by design). Items are matched by the benchmark's own ids (question_id, instruction,
+task_id) or, for lm-eval, by the question text.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from harness.core.errors import HarnessError
+from harness.grading.import_chat import (export_alpaca_eval, export_arena_hard, export_mt_bench, import_alpaca_eval,
+                                         import_arena_hard, import_mt_bench)
+from harness.grading.import_graded import (export_evalplus, export_lm_eval, export_opencompass, import_evalplus,
+                                           import_lm_eval, import_opencompass)
+from harness.grading.staging import _OPEN, JUDGE_ALPACA
+
+__all__ = ["IMPORTERS", "JUDGE_ALPACA", "export_alpaca_eval", "export_arena_hard", "export_evalplus", "export_lm_eval",
+           "export_mt_bench", "export_opencompass", "import_model"]
+
+
+IMPORTERS: dict[str, Callable[..., list[Path]]] = {
+    "alpaca_eval": import_alpaca_eval, "arena_hard": import_arena_hard, "mt_bench": import_mt_bench,
+    "opencompass": import_opencompass, "evalplus": import_evalplus, "lm_eval": import_lm_eval,
+}
+
+
+def import_model(fmt: str, path: str | os.PathLike, model: str, *, source: str | None = None,
+                 force: bool = False) -> list[Path]:
+    key = fmt.replace("-", "_").lower()
+    if key not in IMPORTERS:
+        raise HarnessError(f"FORMAT={fmt}: expected one of {', '.join(IMPORTERS)}")
+    if not path:
+        raise HarnessError("FILE= (the tool's output file or folder) is required")
+    p = Path(path)
+    if not p.exists():
+        raise HarnessError(f"{p}: not found (FILE=)")
+    try:
+        return IMPORTERS[key](p, model, source=source, force=force)
+    finally:
+        while _OPEN:
+            shutil.rmtree(_OPEN.pop(), ignore_errors=True)

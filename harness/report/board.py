@@ -1,0 +1,121 @@
+"""``results/leaderboard.md``: the paper's main-table shape rendered from ``results/leaderboard.csv``
+(per pool and protocol, mu_o / mu_n per benchmark and the average mu_n), with the bootstrap's
+intervals and tie marks (:mod:`harness.report.ranking`) where run files exist.
+Imports: core, report."""
+from __future__ import annotations
+
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from benchmarks import PAPER_BENCHMARKS, get_benchmark
+from harness.core import config
+from harness.core.errors import HarnessError
+from harness.core.io import atomic_write_text
+from harness.core.leaderboard import read_rows
+from harness.core.pools import POOLS
+from harness.report import ranking
+
+REFERENCE_ORDER = ["random", "oracle"]
+
+def md_path() -> Path:
+    return config.results_dir() / "leaderboard.md"
+
+
+def _num(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return "–" if value != value else f"{value:.{digits}f}"
+
+
+def render(path: Path | None = None) -> str:
+    """Write leaderboard.md: per pool and protocol, mu_o / mu_n per benchmark and the average mu_n."""
+    rows = read_rows()
+    annotations = _annotations()  # bootstrap intervals and tie marks, from the run files
+    groups: dict[tuple[str, str], dict[tuple[str, str], dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
+    references: dict[str, dict[tuple[str, str], dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
+    for row in rows:
+        entry = (row["router"], row["profile"])
+        if row["protocol"] == "none":
+            references[row["pool"]][entry][row["benchmark"]] = row
+        else:
+            groups[(row["pool"], row["protocol"])][entry][row["benchmark"]] = row
+    for pool in references:
+        if not any(p == pool for p, _ in groups):
+            groups[(pool, "none")] = defaultdict(dict)
+    lines = ["# Router leaderboard", "",
+             "mu_o: the benchmark's native metric; mu_n: normalized, 0 = random, 100 = oracle of the same "
+             "pool and items. Avg: mean mu_n over the benchmarks shown (marked * when a row lacks some). "
+             "Reference routers (random, oracle, fixed) learn nothing and appear under every protocol. "
+             "Regenerate with `make leaderboard`; per-run detail in `results/runs/`.", ""]
+    for (pool, protocol) in sorted(groups, key=lambda g: (g[0] != "paper5", g)):
+        entries = {**references.get(pool, {}), **groups[(pool, protocol)]}
+        benches = [b for b in PAPER_BENCHMARKS if any(b in e for e in entries.values())]
+        benches += sorted({b for e in entries.values() for b in e} - set(benches))
+        title = f"## Pool `{pool}`" + ("" if protocol == "none" else f", protocol `{protocol}`")
+        lines += [title, ""]
+        header = ["Router", "Profile"]
+        for b in benches:
+            header += [f"{_title(b)} mu_o", "mu_n"]
+        header += ["Avg mu_n", "GFLOPs", "Latency ms"]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "---|" * len(header))
+        pool_models = POOLS.get(pool, pool.split(","))
+        for (router, profile), by_bench in sorted(entries.items(), key=lambda kv: _row_order(kv, pool_models)):
+            cells = [router, profile]
+            values = []
+            for b in benches:
+                row = by_bench.get(b)
+                score, norm = (_num(row["score"]), _num(row["normalized"])) if row else (math.nan, math.nan)
+                if row and row.get("ci_low") not in (None, ""):
+                    cells.append(f"{_fmt(score)} [{_fmt(_num(row['ci_low']))}, {_fmt(_num(row['ci_high']))}]")
+                else:
+                    cells.append(_fmt(score, 2 if b == "mtbench" else 1))
+                cells.append(_fmt(norm))
+                if row:
+                    values.append(norm)
+            avg = sum(v for v in values if v == v) / max(1, len([v for v in values if v == v]))
+            partial = "*" if len(values) < len(benches) else ""
+            suffix = annotations.avg_suffix(pool, protocol, router, profile) if annotations else ""
+            cells.append(_fmt(avg) + partial + suffix if values else "–")
+            any_row = next(iter(by_bench.values()))
+            cells += [_fmt(_num(any_row.get("gflops")), 3), _fmt(_num(any_row.get("latency_ms")), 2)]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+        lines += annotations.section(pool, protocol) if annotations else []
+    text = "\n".join(lines)
+    atomic_write_text(path or md_path(), text)
+    return text
+
+
+def _annotations() -> ranking.LeaderboardAnnotations | None:
+    """Intervals and tie marks from the run files, or None (with a one-line reason) when they can't be bootstrapped."""
+    try:
+        return ranking.leaderboard_annotations()
+    except HarnessError as exc:
+        print(f"leaderboard: no intervals ({exc})", file=sys.stderr)
+        return None
+
+
+def _title(benchmark: str) -> str:
+    try:
+        return get_benchmark(benchmark).title
+    except HarnessError:
+        return benchmark
+
+
+def _row_order(item, pool_models: list[str]) -> tuple:
+    (router, profile), by_bench = item
+    if router in REFERENCE_ORDER:
+        return (0, REFERENCE_ORDER.index(router), router)
+    if router.startswith("fixed:"):
+        model = router.partition(":")[2]
+        return (1, pool_models.index(model) if model in pool_models else len(pool_models), router)
+    values = [_num(r["normalized"]) for r in by_bench.values()]
+    return (2, -sum(v for v in values if v == v), router)
