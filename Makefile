@@ -35,6 +35,10 @@ export HARNESS_DATA_DIR
 export HARNESS_RESULTS_DIR
 export ALPACA_EVAL_GAMED_OFFLINE
 export ROUTER_MODULE
+# Where results go: the git-ignored scratch/ board unless PUBLISH=1 (the committed results/).
+PUBLISH     ?=
+NO_WRITE    ?=
+export HARNESS_PUBLISH := $(PUBLISH)
 
 STAMP := $(VENV)/.installed-stamp
 
@@ -71,7 +75,7 @@ data: setup
 eval: setup
 	$(BIN)/routing-harness eval --router '$(ROUTER)' --pool '$(POOL)' --benchmarks '$(BENCHMARKS)' \
 	  --protocol $(PROTOCOL) --profile $(PROFILE) --seed $(SEED) --folds $(FOLDS) \
-	  --random-draws $(RANDOM_DRAWS) $(foreach o,$(OPTIONS),--option '$(o)')
+	  --random-draws $(RANDOM_DRAWS) $(foreach o,$(OPTIONS),--option '$(o)') $(if $(NO_WRITE),--no-write)
 
 test: setup data
 	$(BIN)/python -m pytest -q tests
@@ -126,3 +130,19 @@ import: setup data
 
 clean-cache:
 	rm -rf data/cache
+
+# OpenAI-compatible routing server (docs/serving.md): make serve ROUTER=knn SERVE_CONFIG=serve.yaml
+#   [FIT=pool|cv:K|paper] [BENCHMARKS=...]  or  RUN=results/runs/<run>.json [FOLD=K]  [SERVE_PORT=8000]
+SERVE_CONFIG ?= serve.yaml
+FIT         ?= pool
+RUN         ?=
+FOLD        ?= 0
+SERVE_HOST  ?= 127.0.0.1
+SERVE_PORT  ?= 8000
+.PHONY: serve
+serve: setup data
+	@test -n "$(RUN)" -o "$(origin ROUTER)" != "file" || { echo "usage: make serve ROUTER=<router> SERVE_CONFIG=<file> [FIT=pool|cv:K|paper], or RUN=<run file> [FOLD=K] (docs/serving.md)" >&2; exit 2; }
+	$(BIN)/routing-harness serve --config '$(SERVE_CONFIG)' \
+	  $(if $(RUN),--run '$(RUN)' --fold $(FOLD),--router '$(ROUTER)' --fit '$(FIT)' --pool '$(POOL)' \
+	  --benchmarks '$(BENCHMARKS)' --profile $(PROFILE) --seed $(SEED) --folds $(FOLDS) \
+	  $(foreach o,$(OPTIONS),--option '$(o)')) --host $(SERVE_HOST) --port $(SERVE_PORT)

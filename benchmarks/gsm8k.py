@@ -11,4 +11,4 @@ class GSM8K(ReasoningBenchmark):
     name = "gsm8k"
     title = "GSM8K"
     folder = "GSM8k"
-    version = 1
+    version = 2

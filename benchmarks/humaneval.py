@@ -10,7 +10,7 @@ class HumanEval(CodeBenchmark):
     folder = "HumanEval"
     stored_metric = "humaneval_pass@1"
     program_field = "completion"
-    version = 1
+    version = 2
 
     def item_id(self, position: str, prediction: dict, result: dict | None) -> str:
         # HumanEval's own id ("HumanEval/0") is in both files

@@ -11,4 +11,4 @@ class Math(ReasoningBenchmark):
     name = "math"
     title = "MATH"
     folder = "MATH"
-    version = 1
+    version = 2

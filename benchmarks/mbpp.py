@@ -14,4 +14,4 @@ class MBPP(CodeBenchmark):
     folder = "MBPP"
     stored_metric = "score"
     program_field = "programs"
-    version = 1
+    version = 2

@@ -13,9 +13,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks import register_benchmark
+from benchmarks._fields import Seen, at_line, bad, ident, integer, known, number, numbered_jsonl, sequence, text
 from benchmarks.base import Benchmark, BenchmarkData, ItemTable, ModelRecords
-from harness.core.errors import HarnessError
-from harness.core.io import field, read_jsonl
 
 JUDGE_PREFIX = "gpt-4-0125-preview_judge_"
 _ANSWER = re.compile(r"\[The Start of Assistant's Answer\]\n(.*?)\n\[The End of Assistant's Answer\]", re.S)
@@ -34,7 +33,7 @@ class MTBench(Benchmark):
     title = "MT-Bench"
     metric = "mean_score"
     folder = "MT-Bench"
-    version = 1
+    version = 2
 
     def _dir(self, root: Path) -> Path:
         return root / "test" / self.folder
@@ -51,28 +50,48 @@ class MTBench(Benchmark):
 
     def read_items(self, root: Path) -> ItemTable:
         path = self.item_files(root)[0]
-        rows = read_jsonl(path)
-        ids = [str(field(r, "question_id", path, i)) for i, r in enumerate(rows)]
-        turns = [field(r, "turns", path, ids[i]) for i, r in enumerate(rows)]
-        return ItemTable(ids=ids, prompts=[t[0] for t in turns],
-                         meta={"category": [field(r, "category", path, ids[i]) for i, r in enumerate(rows)],
-                               "turn2": [t[1] if len(t) > 1 else "" for t in turns]})
+        ids, prompts, second, categories = [], [], [], []
+        seen = Seen("question")
+        for lineno, row in numbered_jsonl(path):
+            qid = ident(row, "question_id", at_line(path, lineno))
+            where = at_line(path, lineno, qid)
+            seen.add(qid, where)
+            turns = sequence(row, "turns", where)
+            bad_turn = next((k for k, t in enumerate(turns) if not isinstance(t, str)), None)
+            if bad_turn is not None:
+                raise bad(where, f"turns[{bad_turn}]", "a string", turns[bad_turn])
+            ids.append(qid)
+            prompts.append(turns[0])
+            second.append(turns[1] if len(turns) > 1 else "")
+            categories.append(text(row, "category", where))
+        return ItemTable(ids=ids, prompts=prompts, meta={"category": categories, "turn2": second})
+
+    @staticmethod
+    def read_judgments(rows: list[tuple[int, Any]], path: Path,
+                       items: ItemTable) -> tuple[dict[tuple[str, int], float], dict[str, str]]:
+        """Scores per (question id, turn) and first-turn answers of single-grading judgment rows
+        ((line number, row) pairs of ``path``). Each (question, turn) must be a question of the
+        table, judged once."""
+        table, seen = set(items.ids), Seen("judgment")
+        scores: dict[tuple[str, int], float] = {}
+        answers: dict[str, str] = {}
+        for lineno, row in rows:
+            where = at_line(path, lineno)
+            qid = known(ident(row, "question_id", where), table, where, "the MT-Bench questions (question.jsonl.gz)")
+            where = at_line(path, lineno, qid)
+            turn = integer(row, "turn", where, choices=(1, 2))
+            seen.add((qid, turn), where, f"turn {turn}")
+            scores[(qid, turn)] = number(row, "score", where)  # a judge failure is -1, never null
+            if turn == 1:
+                answers[qid] = answer_from_judge_prompt(text(row, "user_prompt", where))
+        return scores, answers
 
     def read_model(self, root: Path, model: str, items: ItemTable) -> ModelRecords:
         path = self.model_files(root, model)[0]
-        scores: dict[tuple[str, int], float] = {}
-        answers: dict[str, str] = {}
-        for row in read_jsonl(path):
-            qid = str(field(row, "question_id", path, "?"))
-            turn = int(field(row, "turn", path, qid))
-            if turn not in (1, 2):
-                raise HarnessError(f"{path}: item {qid}: turn must be 1 or 2, got {turn}")
-            scores[(qid, turn)] = float(field(row, "score", path, qid))
-            if turn == 1:
-                answers[qid] = answer_from_judge_prompt(field(row, "user_prompt", path, qid))
+        scores, answers = self.read_judgments(numbered_jsonl(path), path, items)
         ids = [q for q in items.ids if (q, 1) in scores and (q, 2) in scores]
-        turn1 = np.array([scores[(q, 1)] for q in ids])
-        turn2 = np.array([scores[(q, 2)] for q in ids])
+        turn1 = np.array([scores[(q, 1)] for q in ids], dtype=np.float64)
+        turn2 = np.array([scores[(q, 2)] for q in ids], dtype=np.float64)
         return ModelRecords(model=model, source=str(path), ids=ids, answers=[answers[q] for q in ids],
                             native={"turn1": turn1, "turn2": turn2}, gt=(turn1 + turn2) / 2.0)
 

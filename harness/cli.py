@@ -5,8 +5,10 @@ Every user error is one line on stderr naming the file, item, model or option, w
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from harness import sigterm
 from harness.core.errors import HarnessError
 
 
@@ -29,22 +31,37 @@ def cmd_data(args: argparse.Namespace) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> None:
     from harness import api
-    from harness.core import runner
-    from harness.report import board
+    from harness.core import config, runner
     from routers import load_all
 
+    _where_results(args)
     load_all(args.router_module)
     cfg = runner.EvalConfig(router=args.router, pool=args.pool, benchmarks=runner.parse_benchmarks(args.benchmarks),
                             protocol=args.protocol, profile=args.profile, seed=args.seed, folds=args.folds,
                             random_draws=args.random_draws, options=_options(args.option))
-    results = api.evaluate(cfg)
-    print(f"{'benchmark':<11} {'metric':<12} {'mu_o':>8} {'mu_n':>7} {'random':>8} {'oracle':>8} {'items':>6}")
-    for r in results:
-        print(f"{r.benchmark:<11} {r.metric:<12} {r.score:8.2f} {r.normalized:7.1f} {r.random:8.2f} "
-              f"{r.oracle:8.2f} {r.n_items:6d}")
-    from harness.core.normalize import average
+    ev = api.evaluate_router(cfg, write=not args.no_write, resamples=args.resamples)
+    print(f"{'benchmark':<11} {'metric':<12} {'mu_o':>8} {'95% CI':>17} {'mu_n':>7} {'95% CI':>15} "
+          f"{'random':>8} {'oracle':>8} {'items':>6}")
+    for r in ev.results:
+        ci = ev.intervals.get(r.benchmark, {})
+        o, n = ci.get("mu_o"), ci.get("mu_n")
+        print(f"{r.benchmark:<11} {r.metric:<12} {r.score:8.2f} {_ci(o, 2):>17} {r.normalized:7.1f} {_ci(n, 1):>15} "
+              f"{r.random:8.2f} {r.oracle:8.2f} {r.n_items:6d}")
+    avg, low, high = ev.average
+    where = "nothing written (--no-write)" if args.no_write else f"wrote {config.results_dir()}"
+    print(f"average mu_n: {avg:.1f} {_ci((low, high), 1)}   ({where})")
 
-    print(f"average mu_n: {average([r.normalized for r in results]):.1f}   ({board.md_path()} updated)")
+
+def _ci(ci: tuple[float, float] | None, digits: int) -> str:
+    return "–" if ci is None or ci[0] != ci[0] else f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def _where_results(args: argparse.Namespace) -> None:
+    """--results-dir / --publish pick the results tree for this command (see harness.core.config)."""
+    if getattr(args, "results_dir", None):
+        os.environ["HARNESS_RESULTS_DIR"] = args.results_dir
+    if getattr(args, "publish", False):
+        os.environ["HARNESS_PUBLISH"] = "1"
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> None:
@@ -180,6 +197,21 @@ def cmd_import(args: argparse.Namespace) -> None:
     print(f"import: '{args.model}' can now be named in POOL=")
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    from harness.core import runner
+    from harness.serve import loading, server
+    from routers import load_all
+
+    load_all(args.router_module)
+    common = dict(pool=args.pool, fit=args.fit, benchmarks=runner.parse_benchmarks(args.benchmarks),
+                  profile=args.profile, seed=args.seed, folds=args.folds, options=_options(args.option))
+    specs = [loading.RouterSpec(router=name, **common) for name in args.router]
+    specs += [loading.RouterSpec(run=path, fold=args.fold) for path in args.run]
+    if not specs:
+        raise HarnessError("serve: name a router (--router NAME) or a run file (--run FILE)")
+    server.run(server.build_service(args.config, specs), host=args.host, port=args.port, log_level=args.log_level)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="routing-harness", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -190,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing local copy")
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("eval", help="evaluate a router and update the leaderboard")
+    p = sub.add_parser("eval", help="evaluate a router; print mu_o/mu_n with intervals; update the scratch board")
     p.add_argument("--router", required=True, help="registered name, e.g. oracle, random, fixed:<model>")
     p.add_argument("--pool", default="paper5", help="pool name (paper5, paper3, paper8) or model,model,...")
     p.add_argument("--benchmarks", default="all", help="comma-separated benchmark names or 'all'")
@@ -201,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-draws", type=int, default=0, help="random router: Monte-Carlo draws to add")
     p.add_argument("--router-module", action="append", default=[], help="a .py file registering routers")
     p.add_argument("--option", action="append", default=[], help="router option KEY=VALUE")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--publish", action="store_true",
+                       help="write into the committed results/ (default: the git-ignored scratch/ board)")
+    where.add_argument("--results-dir", default=None, help="write into this results directory instead")
+    where.add_argument("--no-write", action="store_true", help="write nothing; print the table with intervals")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the printed intervals")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("leaderboard", help="render results/leaderboard.md from the CSV")
@@ -284,6 +322,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing candidate of that name")
     p.set_defaults(func=cmd_import)
 
+    p = sub.add_parser("serve", help="serve routers as an OpenAI-compatible routing server (docs/serving.md)")
+    p.add_argument("--config", required=True, help="candidates' upstream endpoints, YAML or JSON (docs/serving.md)")
+    p.add_argument("--router", action="append", default=[], help="router to serve as router-<name> (repeatable)")
+    p.add_argument("--fit", default="pool", help="what --router is fitted on: pool (every item of the pool's "
+                   "benchmarks), cv:K (fold K's training items), paper (the paper protocol's training sets)")
+    p.add_argument("--run", action="append", default=[], help="a run file: serve its router for --fold, loaded "
+                   "from the fold cache (else refitted on that fold's training items)")
+    p.add_argument("--fold", type=int, default=0, help="--run: the cv fold whose router is served")
+    p.add_argument("--pool", default="paper5", help="pool name (paper5, paper3, paper8) or model,model,...")
+    p.add_argument("--benchmarks", default="all", help="--fit pool/cv:K: the benchmarks whose items it fits on")
+    p.add_argument("--profile", default="cpu", help="smoke, small, cpu or paper (learned routers)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--folds", type=int, default=5, help="--fit cv:K: folds of the cv protocol")
+    p.add_argument("--option", action="append", default=[], help="router option KEY=VALUE")
+    p.add_argument("--router-module", action="append", default=[], help="a .py file registering routers")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--log-level", default="warning", help="uvicorn's log level")
+    p.set_defaults(func=cmd_serve)
+
     p = sub.add_parser("routers", help="list registered routers")
     p.add_argument("--router-module", action="append", default=[])
     p.set_defaults(func=cmd_routers)
@@ -292,14 +350,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        args.func(args)
-    except HarnessError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    with sigterm.raised():
+        try:
+            args.func(args)
+        except HarnessError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("error: interrupted", file=sys.stderr)
+            return 130
+        except sigterm.Terminated as exc:
+            print(sigterm.message(args, exc), file=sys.stderr)
+            return sigterm.EXIT_CODE
     return 0
 
 

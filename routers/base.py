@@ -2,8 +2,10 @@
 
 A router is built for a pool of candidates, may be fitted on training items, and returns one
 score per candidate per item; the harness routes each item to the argmax (ties to the first
-candidate in pool order). It never sees a test item's labels or answers: :meth:`RoutingData.queries`
-strips them before :meth:`Router.predict` is called.
+candidate in pool order). At test time it sees prompts only: :meth:`RoutingData.queries` strips the
+labels and answers, replaces the item ids with opaque ones and hides the benchmark names before
+:meth:`Router.predict` is called (a reference router that is entitled to the benchmark name, such
+as ``task_best``, declares ``uses_benchmark_label = True``).
 
     from routers import register_router
     from routers.base import Router
@@ -16,9 +18,31 @@ strips them before :meth:`Router.predict` is called.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
+
+from harness.core.errors import HarnessError
+
+
+class HiddenLabels(Sequence):
+    """Benchmark names withheld from ``predict``: its length is known, reading it is an error."""
+
+    def __init__(self, n: int):
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, index):  # type: ignore[override]
+        raise HarnessError("predict() sees prompts only: the benchmark names are hidden (a router entitled "
+                           "to them, like task_best, sets uses_benchmark_label = True)")
+
+    def __iter__(self) -> Iterator[str]:
+        return self.__getitem__(0)
+
+    def __repr__(self) -> str:
+        return f"HiddenLabels({self._n})"
 
 
 @dataclass
@@ -43,16 +67,19 @@ class RoutingData:
         index = np.asarray(index, dtype=np.int64)
         return RoutingData(
             uids=[self.uids[i] for i in index],
-            benchmarks=[self.benchmarks[i] for i in index],
+            benchmarks=HiddenLabels(len(index)) if isinstance(self.benchmarks, HiddenLabels)
+            else [self.benchmarks[i] for i in index],
             prompts=[self.prompts[i] for i in index],
             models=list(self.models),
             responses=None if self.responses is None else [self.responses[i] for i in index],
             scores=None if self.scores is None else self.scores[index],
         )
 
-    def queries(self) -> "RoutingData":
-        """The same items without labels or answers: what a router may see at test time."""
-        return replace(self, responses=None, scores=None)
+    def queries(self, *, benchmark_label: bool = False) -> "RoutingData":
+        """What a router may see at test time: the prompts, with opaque ids, and neither labels,
+        answers nor (unless ``benchmark_label``) the benchmark names."""
+        return replace(self, responses=None, scores=None, uids=[f"q{i}" for i in range(len(self))],
+                       benchmarks=list(self.benchmarks) if benchmark_label else HiddenLabels(len(self)))
 
 
 @dataclass
@@ -75,6 +102,8 @@ class Router:
     uses_test_labels: bool = False
     #: the random reference: scored as the mean of the candidates' own metrics
     expected_over_candidates: bool = False
+    #: references that route by task (task_best): predict() is told each item's benchmark name
+    uses_benchmark_label: bool = False
 
     def __init__(self, ctx: RouterContext):
         self.ctx = ctx

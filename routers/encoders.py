@@ -35,6 +35,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from harness.core import config
+from harness.core.fingerprint import code_fingerprint
 from harness.core.errors import HarnessError
 from harness.core.io import atomic_write_bytes
 
@@ -236,7 +237,8 @@ class Encoder:
 
     @property
     def store(self) -> EmbeddingStore:
-        folder = config.parsed_cache_dir() / "embeddings" / self.spec.cache_slug
+        # keyed by the encoding code too: a change to how texts are cut or pooled re-encodes them
+        folder = config.parsed_cache_dir() / "embeddings" / f"{self.spec.cache_slug}__{code_fingerprint(__name__)}"
         if folder not in _STORES:
             _STORES[folder] = EmbeddingStore(folder)
         return _STORES[folder]

@@ -44,6 +44,7 @@ from routers import register_router
 from routers.backbones import load_model, load_tokenizer
 from routers.base import RouterContext, RoutingData
 from routers.labels import binary_labels
+from routers.layouts import SPAN_POSITIONS
 from routers.neural import TorchRouter
 from routers.packing import enable_packing, packed_hidden
 from routers.trainer import Example
@@ -102,24 +103,31 @@ def _mlm_parts(model: nn.Module):
     raise TypeError(f"unsupported masked-LM architecture {type(model).__name__}")
 
 
+def spread_rows(embedding: torch.Tensor, ids: list[int], seed: int) -> None:
+    """Give the rows ``ids`` of an embedding matrix their own draws from a Gaussian with the per-dimension
+    mean and spread of the other rows, so they start as far apart as ordinary tokens."""
+    others = torch.ones(embedding.shape[0], dtype=torch.bool)
+    others[ids] = False
+    with torch.no_grad():
+        base = embedding[others].float()
+        noise = torch.randn((len(ids), embedding.shape[1]), generator=torch.Generator().manual_seed(seed))
+        embedding[ids] = (base.mean(0) + base.std(0) * noise).to(embedding.dtype)
+
+
 def add_mid_tokens(model: nn.Module, tokenizer: Any, names: list[str], seed: int, init: str = "sampled") -> list[int]:
     """Add the special tokens ``names`` to tokenizer and embeddings; return their ids.
 
-    ``init="sampled"`` gives each new row its own draw from a Gaussian with the per-dimension mean and
-    spread of the existing rows. transformers' default (``"mean"``) puts every new row at almost exactly
-    the mean embedding: MID tokens that start identical leave the router nothing to tell candidates
-    apart by, and on the cpu budget (244 steps at lr 5e-5) they ended within 0.05 of each other against
-    ~3.3 between ordinary tokens, so Lookahead-CLM routed every query to one model."""
+    ``init="sampled"`` gives each new row its own draw (:func:`spread_rows`). transformers' default
+    (``"mean"``) puts every new row at almost exactly the mean embedding: MID tokens that start
+    identical leave the router nothing to tell candidates apart by, and on the cpu budget (244 steps at
+    lr 5e-5) they ended within 0.05 of each other against ~3.3 between ordinary tokens, so
+    Lookahead-CLM routed every query to one model."""
     tokenizer.add_special_tokens({"additional_special_tokens": names})
     ids = tokenizer.convert_tokens_to_ids(names)
     if max(ids) >= model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(max(ids) + 1)
     if init == "sampled":
-        weight = model.get_input_embeddings().weight
-        with torch.no_grad():
-            base = weight[:min(ids)].float()
-            noise = torch.randn((len(ids), weight.shape[1]), generator=torch.Generator().manual_seed(seed))
-            weight[ids] = (base.mean(0) + base.std(0) * noise).to(weight.dtype)
+        spread_rows(model.get_input_embeddings().weight, ids, seed)
     return ids
 
 
@@ -155,8 +163,10 @@ class MLMRouterModel(nn.Module):
 @register_router("lookahead_mlm")
 class LookaheadMLM(TorchRouter):
     families = ("classifier", "lookahead_mlm")
+    # span_positions: runs before it was "straight" by default used "restart"; mid_init: runs before
+    # the setting existed kept the [unused] rows as shipped ("asis")
     defaults: dict[str, Any] = {"mask_mode": "end", "curriculum": True, "separate": False,
-                                "span_positions": "restart", "mid_tokens": "unused"}
+                                "span_positions": "straight", "mid_tokens": "unused", "mid_init": "sampled"}
 
     def __init__(self, ctx: RouterContext):
         super().__init__(ctx)
@@ -167,6 +177,10 @@ class LookaheadMLM(TorchRouter):
         if isinstance(self.settings["separate"], str):
             self.settings["separate"] = self.settings["separate"].lower() in ("1", "true", "yes")
         self.settings.setdefault("max_response_len", self.settings["span"])
+        for key, allowed in (("mid_init", ("sampled", "asis")), ("span_positions", SPAN_POSITIONS),
+                             ("mid_tokens", ("unused", "new")), ("mask_mode", ("end", "start", "random"))):
+            if self.settings[key] not in allowed:
+                raise HarnessError(f"option {key}={self.settings[key]}: use one of {', '.join(allowed)}")
         self._rng = np.random.default_rng(ctx.seed)
 
     # ---- model and vocabulary ------------------------------------------------------------------
@@ -178,14 +192,23 @@ class LookaheadMLM(TorchRouter):
         self.mid_ids = self._mid_token_ids()
 
     def _mid_token_ids(self) -> list[int]:
-        """MID_t: the backbone's unused vocabulary entries when it has them, else new special tokens."""
+        """MID_t: the backbone's unused vocabulary entries when it has them, else new special tokens.
+
+        ``mid_init=sampled`` (default) re-draws the MID rows apart (:func:`spread_rows`): MiniLM's
+        ``[unused0..4]`` were never trained apart (0.26 from each other against 1.57 between ordinary
+        tokens, cosine 0.92 between their input states), and the separate-prediction layout, whose
+        only sign of the candidate is its MID token, then routed everything to one candidate.
+        ``mid_init=asis`` keeps the backbone's rows (runs before this setting existed)."""
         vocab = self.tokenizer.get_vocab()
         unused = [vocab.get(f"[unused{t}]") for t in range(len(self.models))]
+        init = self.settings["mid_init"]
         if self.settings["mid_tokens"] == "unused" and all(i is not None for i in unused):
+            if init == "sampled":
+                spread_rows(self.model.mlm.get_input_embeddings().weight, unused, self.ctx.seed)
             return unused
         self.settings["mid_tokens"] = "new"
         return add_mid_tokens(self.model.mlm, self.tokenizer, [f"[MID_{t}]" for t in range(len(self.models))],
-                              self.ctx.seed)
+                              self.ctx.seed, "sampled" if init == "sampled" else "mean")
 
     # ---- examples --------------------------------------------------------------------------------
     def make_examples(self, data: RoutingData, train: bool) -> list[Example]:
@@ -283,14 +306,14 @@ class LookaheadMLM(TorchRouter):
         tensors = self._tensors(examples, self.rate(progress))
         hidden, logits = self._forward(model, tensors, len(examples))
         labels = torch.tensor(np.stack([e.features["labels"] for e in examples]), device=logits.device)
-        loss = F.binary_cross_entropy_with_logits(logits, labels)
+        routing = F.binary_cross_entropy_with_logits(logits, labels)
         lam = self.settings["lam"]
         targets = tensors["mlm_labels"]
         where = targets != -100
-        if lam and where.any():
-            token_logits = model.token_head(hidden[where])
-            loss = loss + lam * F.cross_entropy(token_logits, targets[where])
-        return loss
+        if not (lam and where.any()):
+            return routing, {"routing": routing.detach()}
+        response = F.cross_entropy(model.token_head(hidden[where]), targets[where])
+        return routing + lam * response, {"routing": routing.detach(), "response": response.detach()}
 
     def scores(self, model, batch):
         examples = batch["examples"]
@@ -318,15 +341,28 @@ _variant("lookahead_mlm_separate", separate=True)
 
 
 # ------------------------------------------------------------------------------------------------
+def freeze_below(lm: nn.Module, train_layers: int) -> None:
+    """Train only the top ``train_layers`` decoder layers, the final norm and the heads: the
+    embeddings (tied to the LM head) and the lower layers keep their pretrained weights, so the
+    backward pass stops at the first trained layer."""
+    layers = lm.model.layers
+    for module in [lm.model.embed_tokens, *layers[:max(0, len(layers) - train_layers)]]:
+        for p in module.parameters():
+            p.requires_grad_(False)
+
+
 class CLMRouterModel(nn.Module):
-    def __init__(self, backbone: str, n_models: int, num_layers: int | None, vocab_size: int | None):
+    def __init__(self, backbone: str, n_models: int, num_layers: int | None, vocab_size: int | None,
+                 train_layers: int | None = None):
         super().__init__()
         from transformers import AutoModelForCausalLM
 
         self.lm = load_model(backbone, AutoModelForCausalLM, vocab_size=vocab_size)
-        if num_layers:  # CPU profile: keep the first layers only (documented cost)
+        if num_layers:  # keep the first layers only (the old cpu profile: see profiles.py)
             self.lm.model.layers = self.lm.model.layers[:num_layers]
             self.lm.config.num_hidden_layers = num_layers
+        if train_layers is not None:
+            freeze_below(self.lm, train_layers)
         self.scorer = nn.Sequential(nn.Dropout(0.1), nn.Linear(self.lm.config.hidden_size, 1))
 
     def hidden(self, input_ids, attention_mask, position_ids=None):
@@ -355,13 +391,17 @@ class LookaheadCLM(TorchRouter):
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         torch.manual_seed(self.ctx.seed)
-        self.model = CLMRouterModel(s["backbone"], len(self.models), s.get("num_layers"), vocab_size=None)
+        self.model = CLMRouterModel(s["backbone"], len(self.models), s.get("num_layers"), vocab_size=None,
+                                    train_layers=s.get("train_layers"))
         self.mid_ids = add_mid_tokens(self.model.lm, self.tokenizer, [f"<|mid_{t}|>" for t in range(len(self.models))],
                                       self.ctx.seed, s["mid_init"])
 
     def make_examples(self, data: RoutingData, train: bool) -> list[Example]:
         return tokenized_examples(self.tokenizer, data, train, self.settings["max_query_len"],
                                   self.settings["max_response_len"])
+
+    def lam(self, progress: float) -> float:
+        return float(self.settings["lam"])
 
     def collate(self, examples: Sequence[Example], train: bool) -> dict[str, Any]:
         return {"examples": list(examples), "train": train}
@@ -434,7 +474,7 @@ class LookaheadCLM(TorchRouter):
         r, hidden, spans = represent(model, examples, with_responses=True)
         logits = model.scorer(r).squeeze(-1)
         labels = torch.tensor(np.stack([e.features["labels"] for e in examples]), device=logits.device)
-        loss = F.binary_cross_entropy_with_logits(logits, labels)
+        routing = F.binary_cross_entropy_with_logits(logits, labels)
         # next-token loss on y_t: the state at MID_t predicts y_0, the state at y_j predicts y_{j+1}
         rows, cols, targets = [], [], []
         for row, mid_pos, response in spans:
@@ -442,11 +482,13 @@ class LookaheadCLM(TorchRouter):
                 rows.append(row)
                 cols.append(mid_pos + j)
                 targets.append(token)
-        if targets and self.settings["lam"]:
-            dev = hidden.device
-            token_logits = model.lm.lm_head(hidden[torch.tensor(rows, device=dev), torch.tensor(cols, device=dev)])
-            loss = loss + self.settings["lam"] * F.cross_entropy(token_logits, torch.tensor(targets, device=dev))
-        return loss
+        lam = self.lam(progress)
+        if not (targets and self.settings["lam"]):
+            return routing, {"routing": routing.detach()}
+        dev = hidden.device
+        token_logits = model.lm.lm_head(hidden[torch.tensor(rows, device=dev), torch.tensor(cols, device=dev)])
+        response = F.cross_entropy(token_logits.float(), torch.tensor(targets, device=dev))
+        return routing + lam * response, {"routing": routing.detach(), "response": response.detach()}
 
     def scores(self, model, batch):
         examples = batch["examples"]

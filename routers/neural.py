@@ -7,6 +7,7 @@ examples, collate them, and compute its loss and its routing scores.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -101,6 +102,42 @@ class TorchRouter(Router):
 
         if self.settings.get("num_threads"):
             torch.set_num_threads(int(self.settings["num_threads"]))
+        if self.device.type == "cuda" and self.settings.get("tf32"):
+            torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matrix products on tensor cores
+            torch.backends.cudnn.allow_tf32 = True
+
+    def _precision(self) -> str:
+        precision = self.settings.get("precision", "fp32")
+        if precision not in ("fp32", "bf16"):
+            raise HarnessError(f"option precision={precision}: use fp32 or bf16")
+        return precision
+
+    def hardware(self) -> dict[str, Any]:
+        """Where this router trained: device (and GPU name), threads, precision; kept in the run file."""
+        import torch
+
+        out: dict[str, Any] = {"device": str(self.device), "precision": self._precision(),
+                               "torch": torch.__version__, "threads": torch.get_num_threads()}
+        if self.device.type == "cuda":
+            out["gpu"] = torch.cuda.get_device_name(self.device)
+            out["tf32"] = bool(torch.backends.cuda.matmul.allow_tf32)
+        from harness.core import distributed
+
+        if distributed.world_size() > 1:
+            out["processes"] = distributed.world_size()
+        return out
+
+    def training_flags(self) -> list[str]:
+        """Warnings for the run summary: a response objective that never trained."""
+        h, s = self.history, self.settings
+        low = None if h is None else h.summary().get("response_loss_min")
+        limit = s.get("response_loss_threshold")
+        if low is None or not limit or not s.get("lam"):
+            return []
+        if low < limit:
+            return []
+        return [f"response loss never fell below {limit} nats (lowest 10-step mean {low:.2f}, first "
+                f"{h.parts['response'][0]:.2f}): the Lookahead response objective did not train"]
 
     def fit(self, train_data: RoutingData, valid: RoutingData | None = None) -> None:
         self._threads()
@@ -121,14 +158,18 @@ class TorchRouter(Router):
         self.history = train(self.model, train_set, valid_set, collate=self.collate, loss_fn=self.loss,
                              score_fn=self.scores, epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"],
                              eval_every=s["eval_every"], seed=self.ctx.seed,
-                             desc=f"{type(self).__name__} ({len(train_set)} items)")
+                             desc=f"{type(self).__name__} ({len(train_set)} items)",
+                             checkpoint=s.get("checkpoint", "best"), precision=self._precision())
+        for flag in self.training_flags():
+            print(f"{type(self).__name__}: {flag}", file=sys.stderr)
 
     def predict(self, items: RoutingData) -> np.ndarray:
         if self.model is None:
             raise HarnessError(f"{type(self).__name__}: predict() before fit()")
         self._threads()
         examples = self.make_examples(items, False)
-        return predict(self.model, examples, self.collate, self.scores, self.settings["batch_size"] * 2)
+        return predict(self.model, examples, self.collate, self.scores, self.settings["batch_size"] * 2,
+                       self._precision())
 
     def init_untrained(self) -> None:
         self.build()
@@ -140,7 +181,8 @@ class TorchRouter(Router):
     def training_summary(self) -> dict[str, Any]:
         if not self.history:
             return {}
-        return {**self.history.summary(), "packed": uses_packing(self.model)}  # speed provenance
+        return {**self.history.summary(), "packed": uses_packing(self.model),  # speed provenance
+                "hardware": self.hardware(), "flags": self.training_flags()}
 
     def save(self, path: Path) -> None:
         import io

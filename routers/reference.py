@@ -1,4 +1,5 @@
-"""Reference routers: random, oracle and a fixed single model. They learn nothing."""
+"""Reference routers: random, oracle and a fixed single model. They learn nothing, and take no
+``OPTIONS=``: an option given to them is an error, never silently ignored."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,12 +9,31 @@ from routers import register_router
 from routers.base import Router, RouterContext, RoutingData
 
 
+class ReferenceRouter(Router):
+    """Checks ``ctx.options`` against :attr:`OPTIONS` (none), as the learned routers do theirs."""
+
+    NAME = ""  # as registered, for messages
+    OPTIONS: tuple[str, ...] = ()
+
+    def __init__(self, ctx: RouterContext):
+        super().__init__(ctx)
+        unknown = [key for key in ctx.options if key not in self.OPTIONS]
+        if unknown:
+            accepted = ", ".join(self.OPTIONS) or "none"
+            raise HarnessError(f"router '{self.label()}': unknown option '{unknown[0]}' "
+                               f"(accepted options: {accepted})")
+
+    def label(self) -> str:
+        return self.NAME
+
+
 @register_router("random")
-class RandomRouter(Router):
+class RandomRouter(ReferenceRouter):
     """Uniform random choice. Its headline score is the mean of the candidates' own metrics (the
     expected score of the linear metrics); ``predict`` gives one seeded draw, used for the
     optional Monte-Carlo estimate of its spread."""
 
+    NAME = "random"
     expected_over_candidates = True
 
     def predict(self, items: RoutingData) -> np.ndarray:
@@ -22,9 +42,10 @@ class RandomRouter(Router):
 
 
 @register_router("oracle")
-class OracleRouter(Router):
+class OracleRouter(ReferenceRouter):
     """Per item the candidate with the best ground-truth score; ties go to the first in pool order."""
 
+    NAME = "oracle"
     uses_test_labels = True
 
     def predict(self, items: RoutingData) -> np.ndarray:
@@ -34,7 +55,7 @@ class OracleRouter(Router):
 
 
 @register_router("fixed", parametrised=True)
-class FixedRouter(Router):
+class FixedRouter(ReferenceRouter):
     """Always the same candidate: ``fixed:<model>``, the model must be in the pool."""
 
     def __init__(self, ctx: RouterContext):
@@ -43,6 +64,9 @@ class FixedRouter(Router):
             raise HarnessError(f"router 'fixed:{ctx.argument}': model not in the pool "
                                f"({', '.join(self.models)})")
         self.index = self.models.index(ctx.argument)
+
+    def label(self) -> str:
+        return f"fixed:{self.ctx.argument}"
 
     def predict(self, items: RoutingData) -> np.ndarray:
         scores = np.zeros((len(items), len(self.models)))

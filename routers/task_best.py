@@ -28,6 +28,7 @@ class TaskBestRouter(Router):
 
     learns = True
     VERSION = 1  # keys the cv fold cache
+    uses_benchmark_label = True  # a reference that routes by task: it is told each item's benchmark
 
     def __init__(self, ctx: RouterContext):
         super().__init__(ctx)

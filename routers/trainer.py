@@ -3,15 +3,26 @@
 A plain torch loop: AdamW, cosine schedule with warm-up, seeded shuffling, dynamic padding (the
 router's ``collate`` pads each batch to its longest item), evaluation on a validation split every
 ``eval_every`` steps by the mean per-item-normalized score of the chosen candidate (the authors'
-"eval_reward"), and the best checkpoint restored at the end. Multi-GPU training for the `paper`
-profile is the business of the transformers Trainer / accelerate, see the README.
+"eval_reward"). ``checkpoint="best"`` restores the step with the best validation reward (the paper);
+``"last"`` keeps the final weights: with the 122-261 validation items of the small and cpu profiles
+the reward's standard error (~0.02) is as large as the differences it would choose between.
+
+A router's loss may return ``(loss, parts)``, ``parts`` naming its terms (``routing``, ``response``):
+each is logged per step, and the summary gives their curves, so a run file shows whether the
+response objective trained at all.
+
+Several processes (``torchrun``): each takes its slice of every global batch and torch's
+DistributedDataParallel averages the gradients (:mod:`harness.core.distributed`).
+``precision="bf16"`` runs forward and loss under autocast (GPU profile).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import random
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -36,13 +47,36 @@ class Example:
     scores: np.ndarray | None = None  # raw ground-truth scores of the T candidates
 
 
+CURVE_POINTS = 10  # loss curves in the summary: means over this many equal stretches of training
+
+
+def curve(values: Sequence[float], points: int = CURVE_POINTS) -> list[float]:
+    """Means over ``points`` equal consecutive stretches (fewer when there are fewer values)."""
+    if not values:
+        return []
+    chunks = np.array_split(np.asarray(values, dtype=np.float64), min(points, len(values)))
+    return [round(float(c.mean()), 4) for c in chunks]
+
+
+def smoothed_min(values: Sequence[float], window: int = 10) -> float | None:
+    """Lowest running mean over ``window`` steps: a single lucky batch does not count as trained."""
+    if not values:
+        return None
+    x = np.asarray(values, dtype=np.float64)
+    w = min(window, len(x))
+    return float(np.convolve(x, np.ones(w) / w, mode="valid").min())
+
+
 @dataclass
 class TrainHistory:
     steps: int = 0
     losses: list[float] = field(default_factory=list)
+    parts: dict[str, list[float]] = field(default_factory=dict)  # per-step loss terms (routing, response)
     evals: list[tuple[int, float]] = field(default_factory=list)  # (step, eval_reward)
     best_step: int = 0
     best_reward: float = -math.inf
+    checkpoint: str = "best"  # which weights were kept: "best" (validation) or "last"
+    valid_items: int = 0
     seen_uids: set[str] = field(default_factory=set)  # every uid a training batch contained
     batch_sizes: list[int] = field(default_factory=list)
     seconds: float = 0.0  # the whole fit, validation passes included
@@ -55,15 +89,27 @@ class TrainHistory:
         sizes = self.batch_sizes[skip:] if len(self.batch_sizes) > skip else self.batch_sizes
         return sum(sizes) / sum(times) if times and sum(times) > 0 else None
 
+    def kept_step(self) -> int:
+        return self.best_step if self.checkpoint == "best" and self.evals else self.steps
+
     def summary(self) -> dict[str, Any]:
-        return {"steps": self.steps, "best_step": self.best_step, "best_eval_reward": self.best_reward,
-                "final_loss": self.losses[-1] if self.losses else None, "seconds": round(self.seconds, 1),
-                "samples_per_s": round(self.samples / self.seconds, 2) if self.seconds else None,
-                "train_samples_per_s": None if self.step_rate(0) is None else round(self.step_rate(0), 2)}
+        out = {"steps": self.steps, "best_step": self.best_step, "best_eval_reward": self.best_reward,
+               "checkpoint": self.checkpoint, "kept_step": self.kept_step(), "valid_items": self.valid_items,
+               "eval_rewards": [[s, round(r, 4)] for s, r in self.evals],
+               "final_loss": self.losses[-1] if self.losses else None, "seconds": round(self.seconds, 1),
+               "samples_per_s": round(self.samples / self.seconds, 2) if self.seconds else None,
+               "train_samples_per_s": None if self.step_rate(0) is None else round(self.step_rate(0), 2)}
+        out["loss_curve"] = curve(self.losses)
+        for name, values in self.parts.items():
+            out[f"{name}_loss_curve"] = curve(values)
+            out[f"{name}_loss_first"] = round(values[0], 4) if values else None
+            low = smoothed_min(values)
+            out[f"{name}_loss_min"] = None if low is None else round(low, 4)
+        return out
 
 
 Batch = dict[str, Any]
-LossFn = Callable[[torch.nn.Module, Batch, float], torch.Tensor]
+LossFn = Callable[[torch.nn.Module, Batch, float], Any]
 ScoreFn = Callable[[torch.nn.Module, Batch], torch.Tensor]
 CollateFn = Callable[[Sequence[Example], bool], Batch]
 
@@ -81,6 +127,13 @@ def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast for ``precision="bf16"``; fp32 otherwise (no context)."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def eval_reward(scores: np.ndarray, truth: np.ndarray) -> float:
     """Mean per-item-normalized score of the argmax candidate (1 = always a best candidate)."""
     choice = np.argmax(scores, axis=1)
@@ -89,12 +142,14 @@ def eval_reward(scores: np.ndarray, truth: np.ndarray) -> float:
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, examples: Sequence[Example], collate: CollateFn, score_fn: ScoreFn,
-            batch_size: int) -> np.ndarray:
+            batch_size: int, precision: str = "fp32") -> np.ndarray:
     model.eval()
     out = []
+    device = model_device(model)
     for start in range(0, len(examples), batch_size):
-        batch = to_device(collate(examples[start:start + batch_size], False), model_device(model))
-        out.append(score_fn(model, batch).float().cpu().numpy())
+        batch = to_device(collate(examples[start:start + batch_size], False), device)
+        with autocast(device, precision):
+            out.append(score_fn(model, batch).float().cpu().numpy())
     return np.concatenate(out, axis=0) if out else np.zeros((0, 0))
 
 
@@ -108,28 +163,58 @@ def adamw(params: list[torch.nn.Parameter], **kwargs: Any) -> torch.optim.AdamW:
         return torch.optim.AdamW(params, **kwargs)
 
 
+class LossModule(torch.nn.Module):
+    """The router's loss as a module's forward, so DistributedDataParallel sees the whole step (its
+    gradient hooks need the forward to go through the wrapper). ``weight`` scales a process's loss by
+    its share of the global batch, so averaged gradients are the global batch's mean gradient."""
+
+    def __init__(self, model: torch.nn.Module, loss_fn: LossFn):
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, batch: Batch, progress: float, weight: float = 1.0):
+        loss, parts = split_loss(self.loss_fn(self.model, batch, progress))
+        return loss * weight, parts
+
+
+def split_loss(out: Any) -> tuple[torch.Tensor, dict[str, Any]]:
+    return out if isinstance(out, tuple) else (out, {})
+
+
+def shard_of(chunk: list[Example], shard: int, shards: int) -> tuple[list[Example], float]:
+    """This process's slice of a global batch and its loss weight (its share times the process count;
+    a process left without items trains on one with weight 0, so every process takes the step)."""
+    mine = chunk[shard::shards]
+    if not mine:
+        return chunk[:1], 0.0
+    return mine, len(mine) * shards / len(chunk)
+
+
 def train(model: torch.nn.Module, train_set: Sequence[Example], valid_set: Sequence[Example], *,
           collate: CollateFn, loss_fn: LossFn, score_fn: ScoreFn, epochs: int, batch_size: int, lr: float,
           eval_every: int, seed: int, weight_decay: float = 0.01, warmup_ratio: float = 0.05,
-          max_grad_norm: float = 1.0, desc: str = "train", progress: bool = True) -> TrainHistory:
-    """Fit ``model`` in place and restore the checkpoint with the best validation eval_reward."""
-    import time
-
+          max_grad_norm: float = 1.0, desc: str = "train", progress: bool = True, checkpoint: str = "best",
+          precision: str = "fp32") -> TrainHistory:
+    """Fit ``model`` in place; keep the best-validation (``checkpoint="best"``) or the last weights."""
     from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
     from harness.core import distributed
 
+    if checkpoint not in ("best", "last"):
+        raise ValueError(f"checkpoint={checkpoint!r}: best or last")
     set_seed(seed)
-    parallel = distributed.init()
     shard, shards = distributed.rank(), distributed.world_size()
-    history = TrainHistory()
+    step_module = distributed.wrap(LossModule(model, loss_fn))
+    history = TrainHistory(checkpoint=checkpoint, valid_items=len(valid_set))
     steps_per_epoch = max(1, math.ceil(len(train_set) / batch_size))
     total = steps_per_epoch * epochs
     optimizer = adamw([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
     schedule = get_cosine_schedule_with_warmup(optimizer, int(warmup_ratio * total), total)
     valid_truth = np.stack([e.scores for e in valid_set]) if valid_set else None
     best_state = None
+    device = model_device(model)
     generator = np.random.default_rng(seed)
     started = time.perf_counter()
     bar = tqdm(total=total, desc=desc, disable=not progress or not distributed.is_main_process(),
@@ -139,35 +224,36 @@ def train(model: torch.nn.Module, train_set: Sequence[Example], valid_set: Seque
         nonlocal best_state
         if valid_truth is None:
             return
-        reward = eval_reward(predict(model, valid_set, collate, score_fn, batch_size * 2), valid_truth)
+        reward = eval_reward(predict(model, valid_set, collate, score_fn, batch_size * 2, precision), valid_truth)
         history.evals.append((history.steps, reward))
         if reward > history.best_reward:
             history.best_reward, history.best_step = reward, history.steps
-            best_state = copy.deepcopy(model.state_dict())
+            if checkpoint == "best":
+                best_state = copy.deepcopy(model.state_dict())
         bar.set_postfix(eval_reward=f"{reward:.3f}", best=f"{history.best_reward:.3f}")
 
     for _ in range(epochs):
         order = generator.permutation(len(train_set))
         for start in range(0, len(order), batch_size):
-            model.train()
+            step_module.train()
             step_started = time.perf_counter()
             chunk = [train_set[i] for i in order[start:start + batch_size]]
             history.seen_uids.update(e.uid for e in chunk)
-            if parallel:  # each process takes its slice of the global batch
-                chunk = chunk[shard::shards] or chunk[:1]
-            loss = loss_fn(model, to_device(collate(chunk, True), model_device(model)), history.steps / total)
+            local, weight = shard_of(chunk, shard, shards) if shards > 1 else (chunk, 1.0)
+            with autocast(device, precision):
+                loss, parts = step_module(to_device(collate(local, True), device), history.steps / total, weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if parallel:
-                distributed.average_gradients(model.parameters())
             torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
             optimizer.step()
             schedule.step()
             history.steps += 1
-            history.samples += len(chunk)
+            history.samples += len(local)
             history.step_seconds.append(time.perf_counter() - step_started)
-            history.batch_sizes.append(len(chunk))
-            history.losses.append(float(loss.detach()))
+            history.batch_sizes.append(len(local))
+            history.losses.append(float(loss.detach()) / weight if weight else float("nan"))
+            for name, value in parts.items():
+                history.parts.setdefault(name, []).append(float(value))
             bar.update(1)
             if history.steps % eval_every == 0:
                 evaluate()

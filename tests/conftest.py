@@ -1,9 +1,20 @@
-"""Tests run on the real released cache, found the same way `make eval` finds it."""
+"""Tests run on the real released cache, found the same way `make eval` finds it.
+
+Each test session gets its own empty cache directory (parsed tables, fold fits, embeddings,
+bootstrap draws), so a warm ``data/cache`` can never hide a change: set before any harness module
+is imported, and inherited by the CLI subprocesses the tests start. ``HARNESS_TEST_CACHE_DIR=<dir>``
+re-uses a directory on purpose (a faster local loop; never in CI).
+"""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import pytest
+
+_OWN_CACHE = not os.environ.get("HARNESS_TEST_CACHE_DIR")
+os.environ["HARNESS_CACHE_DIR"] = os.environ.get("HARNESS_TEST_CACHE_DIR") or tempfile.mkdtemp(prefix="rh-test-cache-")
 
 from harness.core import data
 from harness.core.pools import PAPER5
@@ -12,6 +23,9 @@ from harness.core.pools import PAPER5
 @pytest.fixture(scope="session", autouse=True)
 def real_cache():
     data.ensure()  # copies $ROUTING_DATA (CI: ../shared) when the local copy is absent
+    yield
+    if _OWN_CACHE:
+        shutil.rmtree(os.environ["HARNESS_CACHE_DIR"], ignore_errors=True)
 
 
 @pytest.fixture

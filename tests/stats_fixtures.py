@@ -20,6 +20,7 @@ class BenchBestNoisy(Router):
     30% of items that go to a random candidate (so seeds differ, as trained routers' do)."""
 
     learns = True
+    uses_benchmark_label = True  # a task detector: told each test item's benchmark, as task_best is
 
     def fit(self, train, valid=None) -> None:
         benches = np.asarray(train.benchmarks)

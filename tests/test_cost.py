@@ -22,6 +22,7 @@ from harness.api import EvalConfig, evaluate  # noqa: E402
 from routers import build_router, register_router  # noqa: E402
 from routers.base import Router, RouterContext, RoutingData  # noqa: E402
 
+SDPA = F.scaled_dot_product_attention  # before any counting patch
 IDS = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2, cls_token_id=1, sep_token_id=2)
 TINY = {
     "ModernBERT": ("modernbert", dict(hidden_size=64, num_hidden_layers=3, num_attention_heads=4,
@@ -73,7 +74,7 @@ def test_one_layer_attention_matches_hand_count_in_both_conventions(variant):
     assert count.attention == 2 * 2 * n * n * d  # masked positions are computed, so counted
     assert count.total == count.dense + count.attention
     torch.testing.assert_close(out, reference, rtol=1e-4, atol=1e-5)  # the explicit version is exact
-    assert F.scaled_dot_product_attention.__name__ == "scaled_dot_product_attention"  # patch undone
+    assert F.scaled_dot_product_attention is SDPA  # the counting patch is undone
 
 
 def test_fused_cpu_sdpa_is_counted_as_attention_even_without_the_patch():
@@ -300,8 +301,9 @@ def test_a_rerun_keeps_cost_only_for_the_same_router_config(results_dir, tmp_pat
     again = {r["benchmark"]: r for r in _rows(results_dir)}
     assert all(again[b]["gflops"] == measured[b]["gflops"] != "" for b in benches)
     assert all(float(again[b]["activated_params_b"]) == pytest.approx(min(sizes)) for b in benches)
-    assert all(float(measured[b]["activated_params_b"]) != pytest.approx(min(sizes)) for b in benches)
-    assert json.loads(cost_file.read_text())["activated_params_b"]["pooled"] != pytest.approx(min(sizes))
+    # the first run's choices were not all the smallest model (finite figures: NaN is "not approx" too)
+    assert all(float(measured[b]["activated_params_b"]) > min(sizes) + 0.1 for b in benches)
+    assert json.loads(cost_file.read_text())["activated_params_b"]["pooled"] > min(sizes) + 0.1
 
     monkeypatch.setattr(TinyTorchRouter, "variant", "b")  # the profile's defaults edited, say
     evaluate(EvalConfig(router="cost_test_tiny", benchmarks=benches, folds=2))

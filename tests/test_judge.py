@@ -19,6 +19,7 @@ class FakeServer:
 
     def __init__(self):
         self.requests: list[dict] = []
+        self.auth: list[str | None] = []  # each request's Authorization header
         self.script: list[int] = []
         self.reply = lambda body: "Rating: [[8]]"
         self.logprobs = None
@@ -31,6 +32,7 @@ class FakeServer:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append(body)
+                server.auth.append(self.headers.get("Authorization"))
                 status = server.script.pop(0) if server.script else 200
                 if status != 200:
                     payload = {"error": {"message": f"scripted {status}", "type": "test"}}
@@ -81,8 +83,16 @@ def client(server, tmp_path):
 MSG = [{"role": "user", "content": "rate this"}]
 
 
-def test_server_is_loopback_only(server):
-    assert server.httpd.server_address[0] == "127.0.0.1"
+def test_request_carries_judge_model_options_and_key_and_the_cache_no_key(server, tmp_path):
+    cfg = judge.JudgeConfig(base_url=server.url, model="judge-x", api_key="sk-judge-secret",
+                            cache_dir=tmp_path / "judge-cache")
+    judge.JudgeClient(cfg).complete(MSG, temperature=0, max_tokens=7)
+    (sent,) = server.requests
+    assert (sent["model"], sent["messages"], sent["temperature"], sent["max_tokens"]) == ("judge-x", MSG, 0, 7)
+    assert server.auth == ["Bearer sk-judge-secret"]
+    (entry,) = (tmp_path / "judge-cache").rglob("*.json")
+    text = entry.read_text()
+    assert "Rating: [[8]]" in text and "sk-judge-secret" not in text  # answers cached, never the key
 
 
 def test_call_tally_and_cache(client, server):

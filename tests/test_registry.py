@@ -31,3 +31,49 @@ def test_parametrised_names():
 def test_fixed_router_needs_a_pool_model():
     with pytest.raises(HarnessError, match="not in the pool"):
         build_router("fixed:gpt-5", RouterContext(models=["a", "b"]))
+
+
+def test_redefining_the_same_class_replaces_it_with_a_warning():
+    registry: Registry = Registry("thing")
+
+    def define():
+        class Plugin:  # the same qualified name each time: a notebook cell run again
+            pass
+        return Plugin
+
+    first, second = define(), define()
+    registry.register("plug")(first)
+    with pytest.warns(UserWarning, match="re-defined"):
+        registry.register("plug")(second)
+    assert registry.resolve("plug")[0] is second
+
+    class Other:
+        pass
+    with pytest.raises(HarnessError, match="registered twice"):
+        registry.register("plug")(Other)
+
+
+def test_lazy_table_matches_what_each_builtin_module_registers():
+    """Built-in routers are imported on first use; the table naming them must be complete."""
+    import subprocess
+    import sys
+
+    from routers import LAZY_BUILTIN
+
+    code = ("import importlib, json, sys\nfrom routers import ROUTERS\nmod = sys.argv[1]\n"
+            "importlib.import_module(mod)\n"
+            "print(json.dumps(sorted(n for n, f in ROUTERS._entries.items() if f.__module__ == mod)))")
+    for module, names in LAZY_BUILTIN.items():
+        out = subprocess.run([sys.executable, "-c", code, module], capture_output=True, text=True, check=True)
+        assert sorted(names) == __import__("json").loads(out.stdout.strip().splitlines()[-1]), module
+
+
+def test_a_reference_run_imports_neither_torch_nor_sklearn():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom routers import build_router, load_all\nfrom routers.base import RouterContext\n"
+            "load_all()\nbuild_router('oracle', RouterContext(models=['a', 'b']))\n"
+            "print([m for m in ('torch', 'sklearn', 'transformers') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -66,10 +66,20 @@ def test_a_wrong_program_is_caught():
 
 def test_report_lists_classes():
     r = regrade.regrade_model("gsm8k", "Llama-3.1-8B-Instruct", limit=300)
+    dis = r.disagreements()
+    assert len(dis) >= 5  # measured: 13, every one cached wrong and re-graded right
     text = regrade.report_markdown([r])
-    assert "agreement" in text and "| Llama-3.1-8B-Instruct | 300 |" in text
-    if r.disagreements():
-        assert "disagreement class" in text and "e.g." in text
+    up = sum(1 for i in dis if r.regraded[i])
+    assert (f"| Llama-3.1-8B-Instruct | 300 | 84.00 | {r.accuracy(r.regraded):.2f} | {r.agreement:.2f} | "
+            f"{len(dis) - up} | {up} |") in text  # 84.00: the cache's own verdicts on these items
+    assert f"All models: {300 - len(dis)}/300 items agree" in text
+    classes = text.split("| disagreement class | items |\n|---|---|\n")[1].split("\n\n")[0].splitlines()
+    counts = {line.strip("| ").rsplit(" | ", 1)[0]: int(line.strip("| ").rsplit(" | ", 1)[1]) for line in classes}
+    assert sum(counts.values()) == len(dis)
+    for name in counts:  # each class shows examples naming real disagreeing items
+        examples = text.split(f"**{name}** — e.g.:\n")[1].split("\n\n")[0].splitlines()
+        assert 1 <= len(examples) <= 3
+        assert all(int(e.split(" item ")[1].split(":")[0]) in {int(r.ids[i]) for i in dis} for e in examples)
 
 
 def test_write_regraded_candidate(tmp_path, monkeypatch):
@@ -109,4 +119,6 @@ def test_cli_regrade_writes_report(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "harness", "regrade", "--benchmark", "gsm8k",
                            "--pool", YI, "--limit", "40"], env=cli_env(tmp_path), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "regrade" / "gsm8k.md").exists() and "agreement" in proc.stdout
+    report = (tmp_path / "regrade" / "gsm8k.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith(f"| {YI} | 40 |"))
+    assert row in proc.stdout  # the report it prints is the one it wrote

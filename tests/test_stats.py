@@ -118,6 +118,8 @@ def test_seeded_reproducibility(runs):
     c = stats.group_stats([run], stats.Bootstrap(stats.Settings(resamples=300, seed=4), cache=False))
     for bench in PAPER_BENCHMARKS:
         np.testing.assert_array_equal(a.draws_mu_n[bench], b.draws_mu_n[bench])
+        # another seed, other draws (finite ones: NaN draws would also be "not equal")
+        assert np.isfinite(c.draws_mu_n[bench]).all() and np.isfinite(a.draws_mu_n[bench]).all()
         assert not np.array_equal(a.draws_mu_n[bench], c.draws_mu_n[bench])
     cached = stats.group_stats([run], stats.Bootstrap(SMALL, cache=True))
     again = stats.group_stats([run], stats.Bootstrap(SMALL, cache=True))  # read back from the disk cache
@@ -174,10 +176,18 @@ def test_leader_and_ties(groups):
     assert marks[("random", "paper5", "none", "-")] == "behind"
 
 
-def test_leaderboard_markdown_shows_intervals_and_marks(results, monkeypatch):
+def test_leaderboard_markdown_shows_intervals_and_marks(results, groups, monkeypatch):
     monkeypatch.setenv("HARNESS_RESULTS_DIR", str(results))
     text = board.render()
-    assert "▲" in text and "95% intervals of mu_n" in text
+    marks = ranking.tie_marks(groups)[("paper5", "cv")]
+    leader = next(key for key, mark in marks.items() if mark == "leader")
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    marked = {line.split("|")[1].strip().split()[0] for line in rows if "▲" in line}
+    assert marked == {leader[0]}  # the mark sits on the leader's rows only
+    yi = groups[("fixed:Yi-1.5-34B-Chat", "paper5", "none", "-")]
+    low, high = stats.interval(yi.avg_draws())
+    yi_row = next(line for line in text.splitlines() if line.startswith("| fixed:Yi-1.5-34B-Chat |"))
+    assert f"| {yi.avg_point():.1f} [{low:.1f}, {high:.1f}] |" in yi_row and low < yi.avg_point() < high
     oracle_row = next(line for line in text.splitlines() if line.startswith("| oracle |"))
     assert "100.0 [100.0, 100.0]" in oracle_row
     noisy_row = next(line for line in text.splitlines() if line.startswith(f"| {NOISY} |"))
@@ -186,17 +196,29 @@ def test_leaderboard_markdown_shows_intervals_and_marks(results, monkeypatch):
 
 def test_win_tie_loss_and_shares(groups):
     noisy = next(s for k, s in groups.items() if k[0] == NOISY)
-    self_rows = analysis.win_tie_loss(noisy, noisy)
-    # one seed against itself ties everywhere; seed pairs (0,1), ... may differ
-    assert {r.benchmark for r in self_rows} == {"gsm8k", "math", "humaneval", "mbpp"}
-    assert all(r.win + r.tie + r.loss == pytest.approx(r.items) for r in self_rows)
+    yi = groups[("fixed:Yi-1.5-34B-Chat", "paper5", "none", "-")]
+    rows = analysis.win_tie_loss(noisy, yi)
+    assert {r.benchmark for r in rows} == {"gsm8k", "math", "humaneval", "mbpp"}
+    assert sorted({r.k for r in rows}) == [1, 2, 3, 4]  # k = 0 and k = 5 tie for everyone: left out
+    for r in rows:  # by hand: items with k correct candidates; A right and Yi wrong, mean over A's seeds
+        correct = store.load(r.benchmark, PAPER5).native["correct"].astype(bool)
+        sel = correct.sum(axis=1) == r.k
+        mine = [correct[np.arange(len(correct)), run.benchmarks[r.benchmark].choice] for run in noisy.runs]
+        win = np.mean([np.sum(sel & ok & ~correct[:, 0]) for ok in mine])
+        loss = np.mean([np.sum(sel & ~ok & correct[:, 0]) for ok in mine])
+        assert (r.items, r.win, r.loss) == (sel.sum(), pytest.approx(win), pytest.approx(loss)), (r.benchmark, r.k)
+        assert r.tie == pytest.approx(r.items - win - loss)
+    assert sum(r.win for r in rows) > 0 and sum(r.loss for r in rows) > 0
     oracle = groups[("oracle", "paper5", "none", "-")]
     vs_oracle = analysis.win_tie_loss(noisy, oracle)
-    assert all(r.win == 0 for r in vs_oracle)  # the oracle is right whenever anyone is
+    assert all(r.win == 0 for r in vs_oracle) and sum(r.loss for r in vs_oracle) > 0  # right whenever anyone is
     one = analysis.win_tie_loss(oracle, oracle)
     assert all(r.tie == r.items for r in one)
-    shares = analysis.routing_shares(noisy, ["gsm8k"])
-    assert shares.sum() == pytest.approx(1.0)
+    # shares pool the items of the benchmarks (not a mean of per-benchmark shares), mean over seeds
+    shares = analysis.routing_shares(noisy, ["gsm8k", "humaneval"])
+    by_hand = np.mean([[np.mean(np.r_[run.benchmarks["gsm8k"].choice, run.benchmarks["humaneval"].choice] == j)
+                        for j in range(len(PAPER5))] for run in noisy.runs], axis=0)
+    np.testing.assert_allclose(shares, by_hand)
 
 
 def test_activated_parameters(groups):
@@ -210,10 +232,21 @@ def test_activated_parameters(groups):
 
 def test_analysis_markdown_has_the_three_analyses(groups):
     text = analysis.analysis_markdown(groups, stats.Settings())
-    for heading in ("## Routing proportions per candidate", "## Win / tie / loss",
-                    "## Quality against cost", "ensemble"):
-        assert heading in text
-    assert f"{NOISY} (cv/cpu)" in text and "fixed:Yi-1.5-34B-Chat" in text
+    lines = text.splitlines()
+    # routing proportions: the oracle's are the data's (ties to the first candidate), the noisy router's its choices
+    assert "| oracle | gsm8k | 90.9 | 6.8 | 1.4 | 0.6 | 0.2 |" in lines
+    noisy = next(s for k, s in groups.items() if k[0] == NOISY)
+    shares = analysis.routing_shares(noisy, ["math"])
+    assert f"| {NOISY} (cv/cpu) | math | " + " | ".join(f"{100 * x:.1f}" for x in shares) + " |" in lines
+    # win / tie / loss rows of the default pair, as win_tie_loss counts them
+    pair = analysis.default_pairs(groups)[0]
+    first = analysis.win_tie_loss(groups[pair[0]], groups[pair[1]])[0]
+    assert f"| {first.benchmark} | {first.k} | {first.items} | {first.win:g} | {first.tie:g} | {first.loss:g} |" in lines
+    # quality against cost: Yi always routes to its 34.4B self; random is the pool's mean size
+    yi = next(line for line in lines if line.startswith("| fixed:Yi-1.5-34B-Chat | 7.2 | ["))
+    assert yi.endswith("| 34.40 | 34.40 | 0 |") or yi.endswith("| 34.40 | 34.40 | – |")
+    assert any(line.startswith("| random | 0.0 | [0.0, 0.0] | 16.78 | 16.78 |") for line in lines)
+    assert "| *ensemble: every candidate + judge* | ≤ 100 | – | 83.9 + judge |" in text
 
 
 def _cli(results, *args):
@@ -251,3 +284,26 @@ def test_find_key_names_a_profile_where_a_router_has_several():
     assert ranking.find_key(keys, "random", "paper5", "cv") == ("random", "paper5", "none", "-")
     with pytest.raises(stats.HarnessError, match="no run file"):
         ranking.find_key(keys, "mlc@paper", "paper5", "cv")
+
+
+def test_a_board_row_is_its_seed_group_and_rows_are_ordered_by_it(results, monkeypatch):
+    """One definition of a row (router, pool, protocol, profile, all its seeds): the Avg column is the
+    mean over seeds (as in the interval table and the ranking), and learned rows are ordered by it,
+    so the leader mark sits on the first learned row when a learned router leads."""
+    monkeypatch.setenv("HARNESS_RESULTS_DIR", str(results))
+    text = board.render()
+    groups = stats.all_group_stats(settings=stats.Settings())
+    noisy = next(s for k, s in groups.items() if k[0] == NOISY)
+    row = next(line for line in text.splitlines() if line.startswith(f"| {NOISY} |"))
+    avg_cell = row.split("|")[-4].strip()
+    assert avg_cell, row
+    assert float(avg_cell.split()[0]) == pytest.approx(noisy.avg_point(), abs=0.051)
+    assert noisy.avg_point() != pytest.approx(noisy.seed_avgs[0], abs=0.05)  # seed 0 alone would differ
+    section = text.split("## Pool `paper5`, protocol `cv`", 1)[1].split("95% intervals", 1)[0]  # the main table
+    learned = [line for line in section.splitlines() if line.startswith("| ") and "| - |" not in line
+               and not line.startswith("| Router")]
+    averages = [float(line.split("|")[-4].split()[0].rstrip("*")) for line in learned]
+    assert averages == sorted(averages, reverse=True)
+    leader = [line for line in section.splitlines() if line.startswith("| ") and "▲" in line.split("|")[-4]]
+    if leader and "| - |" not in leader[0]:
+        assert leader[0] == learned[0]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import shutil
 import sys
 import tarfile
+import time
 import urllib.request
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,7 +21,7 @@ UPSTREAM_REPO = "huangcb01/lookahead-routing"
 UPSTREAM_COMMIT = "62ecd6e73a073329a6145856e383b3f5cbbf726d"
 UPSTREAM_ARCHIVE = f"https://codeload.github.com/{UPSTREAM_REPO}/tar.gz/{UPSTREAM_COMMIT}"
 MANIFEST_PATH = Path(__file__).with_name("manifest.sha256")
-STAMP_NAME = ".verified.json"
+STAMP_NAME = ".verified.json"  # digest stamp of earlier versions (by size and mtime): ignored
 
 # Upstream files that some copies lack (the mirror dropped files of 4 MiB and more), and what
 # their absence rules out. A glob is matched against paths relative to compressed_data/.
@@ -67,65 +67,31 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-class _Verifier:
-    """Checks files against the manifest, remembering digests by (size, mtime) in a stamp file."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.stamp_path = root / STAMP_NAME
-        try:
-            self.stamp: dict[str, list] = json.loads(self.stamp_path.read_text())
-        except (OSError, ValueError):
-            self.stamp = {}
-        self.dirty = False
-
-    def digest(self, rel: str) -> str:
-        path = self.root / rel
-        st = path.stat()
-        known = self.stamp.get(rel)
-        if known and known[0] == st.st_size and known[1] == st.st_mtime_ns:
-            return known[2]
-        sha = _sha256(path)
-        self.stamp[rel] = [st.st_size, st.st_mtime_ns, sha]
-        self.dirty = True
-        return sha
-
-    def check(self, rel: str) -> str:
-        actual = self.digest(rel)
-        expected = manifest().get(rel)
-        if expected is not None and actual != expected:
-            raise HarnessError(
-                f"{self.root / rel}: sha256 mismatch with the manifest "
-                f"(expected {expected[:12]}…, got {actual[:12]}…); re-run 'make data'"
-            )
-        return actual  # files the manifest does not cover are used as is, reported by `data`
-
-    def save(self) -> None:
-        if self.dirty:
-            try:
-                tmp = self.stamp_path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(self.stamp))
-                os.replace(tmp, self.stamp_path)
-            except OSError:
-                pass  # a read-only copy still verifies, just without the speed-up
-            self.dirty = False
-
-
-_verifiers: dict[Path, _Verifier] = {}
+def _check(root: Path, rel: str) -> str:
+    """sha256 of one file's content, checked against the manifest. Always hashed, never taken from
+    a stamp of size and mtime, which an edit that keeps both (``os.utime``) passes. All 124 files
+    (74 MB) hash in 0.06 s warm, 0.23 s cold on the project's 2-core machine."""
+    actual = _sha256(root / rel)
+    expected = manifest().get(rel)
+    if expected is not None and actual != expected:
+        raise HarnessError(
+            f"{root / rel}: sha256 mismatch with the manifest (content {actual[:12]}…, expected "
+            f"{expected[:12]}…); restore the copy with 'routing-harness data --force'"
+        )
+    return actual  # files the manifest does not cover are used as is, reported by `data`
 
 
 def verify(paths: list[Path]) -> list[str]:
-    """Verify cache files (paths under the cache root) against the manifest; return their sha256."""
+    """Verify cache files (paths under the cache root) against the manifest by content; return their
+    sha256."""
     root = config.cache_root()
-    verifier = _verifiers.setdefault(root, _Verifier(root))
     digests = []
     for path in paths:
         if not Path(path).exists():
             raise HarnessError(f"{path}: file not found in the data copy (run 'make data')")
         # abspath, not resolve(): a copy made of symlinks is still checked by its own paths
         rel = Path(os.path.abspath(path)).relative_to(os.path.abspath(root)).as_posix()
-        digests.append(verifier.check(rel))
-    verifier.save()
+        digests.append(_check(root, rel))
     return digests
 
 
@@ -136,10 +102,11 @@ class DataReport:
     missing: list[str] = field(default_factory=list)
     unlisted: list[str] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # hashing every verified file
 
     def lines(self) -> list[str]:
-        out = [f"data: {self.verified} files verified against {MANIFEST_PATH.name} "
-               f"(manifest {manifest_hash()}) in {self.root}"]
+        out = [f"data: {self.verified} files verified by content (sha256, {self.seconds:.2f} s) against "
+               f"{MANIFEST_PATH.name} (manifest {manifest_hash()}) in {self.root}"]
         for rel in self.missing:
             out.append(f"data: absent (listed in the manifest): {rel}")
         if self.unlisted:
@@ -153,14 +120,14 @@ def inspect(root: Path | None = None) -> DataReport:
     """Verify every manifest file under ``root`` and list what is absent."""
     root = root or config.cache_root()
     report = DataReport(root=root)
-    verifier = _Verifier(root)
+    started = time.perf_counter()
     for rel in sorted(manifest()):
         if (root / rel).exists():
-            verifier.check(rel)
+            _check(root, rel)
             report.verified += 1
         else:
             report.missing.append(rel)
-    verifier.save()
+    report.seconds = time.perf_counter() - started
     present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
     report.unlisted = sorted(present - set(manifest()) - {STAMP_NAME})
     for pattern, consequence in KNOWN_GAPS:

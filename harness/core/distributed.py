@@ -1,8 +1,9 @@
 """Several processes (GPUs or machines) under ``torchrun`` / ``accelerate launch``.
 
-Every process runs the same evaluation; the trainer gives each process a slice of every batch and
-averages gradients across processes, so all hold the same weights and make the same predictions.
-Only the main process writes files.
+Every process runs the same evaluation. The trainer gives each process a slice of every global
+batch and wraps the step in torch's DistributedDataParallel (:func:`wrap`), which averages the
+gradients across processes during the backward pass, so all hold the same weights and make the
+same predictions. Only the main process writes files.
 """
 from __future__ import annotations
 
@@ -42,16 +43,16 @@ def init() -> bool:
     return True
 
 
-def average_gradients(parameters) -> None:
-    """All-reduce the gradients so every process takes the same optimizer step."""
-    import torch
-    import torch.distributed as dist
+def wrap(module):
+    """``module`` under DistributedDataParallel when several processes run, else itself.
 
-    n = world_size()
-    for p in parameters:
-        if not p.requires_grad:
-            continue
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-        p.grad /= n
+    DDP broadcasts rank 0's weights when it wraps, then all-reduces gradients during backward.
+    ``find_unused_parameters``: a router's step need not touch every weight (Lookahead-MLM's token
+    head at lam = 0), and DDP must not wait for their gradients."""
+    if not init():
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    device = next(module.parameters()).device
+    ids = [device.index] if device.type == "cuda" and device.index is not None else None
+    return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)

@@ -1,4 +1,4 @@
-"""Reading the cache's gzipped JSON / JSONL / CSV files, and atomic writes.
+"""Reading the cache's gzipped JSON / JSONL / CSV files, atomic writes, and locks beside the files they guard.
 
 Every failure becomes a one-line :class:`HarnessError` that names the file (and line or item).
 """
@@ -61,14 +61,26 @@ def field(record: dict, name: str, path: Path, item: object) -> Any:
         raise HarnessError(f"{path}: item {item}: missing field '{name}'") from None
 
 
+def lock_path(path: Path) -> Path:
+    """The lock file of ``path``: hidden, beside it (``results/.leaderboard.csv.lock``)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.lock")
+
+
 @contextmanager
 def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock for ``path`` (a read-modify-write that parallel runs share). The lock
-    file lives in the temp directory, so results/ holds only results."""
-    import hashlib
+    """Hold an exclusive lock for ``path`` (a read-modify-write that parallel runs share).
 
-    key = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:16]
-    with open(Path(tempfile.gettempdir()) / f"routing-harness-{key}.lock", "a") as fh:
+    The lock file lives beside ``path``, not in ``$TMPDIR``: every process that writes ``path`` then
+    meets the same lock, whatever its TMPDIR, user or working directory. It is never deleted (a
+    process could otherwise lock the old inode while another creates a new one)."""
+    lock = lock_path(path)
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(lock, "a")
+    except OSError as exc:
+        raise HarnessError(f"{lock}: cannot create the lock file ({exc.strerror})") from None
+    with fh:
         try:
             import fcntl
         except ImportError:  # not POSIX: no parallel lanes there either
@@ -79,6 +91,46 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextmanager
+def sigterm_deferred() -> Iterator[None]:
+    """Hold SIGTERM off while one unit of results is written (a run file and its leaderboard rows);
+    also a decorator. A SIGTERM that arrives meanwhile is handed to the previous handler as the unit
+    ends, so a stopped run leaves all of it or none. What that handler raises then has
+    ``results_written``: True when the unit completed, False when it failed on its own.
+
+    The Python handler is swapped, not the signal mask: a process-directed signal is delivered to any
+    thread that does not block it (BLAS, tokenizer threads), and Python runs handlers in the main thread."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers can only be changed (and only run) in the main thread
+        return
+    pending: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: pending.append(signum))
+    completed = False
+    try:
+        yield
+        completed = True
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)  # None: set outside Python
+        if pending:
+            _redeliver_sigterm(previous, completed)
+
+
+def _redeliver_sigterm(previous: Any, completed: bool) -> None:
+    import signal
+
+    if callable(previous):
+        try:
+            previous(signal.SIGTERM, None)
+        except BaseException as exc:
+            exc.results_written = completed
+            raise
+    elif previous != signal.SIG_IGN:  # the default action: terminate, now that the unit is whole
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 from harness.core import config
 from harness.core.data import manifest_hash
 from harness.core.errors import HarnessError
+from harness.core.fingerprint import code_fingerprint
 from harness.core.io import atomic_write_bytes, atomic_write_text
 from routers.base import Router, RoutingData
 
@@ -57,10 +58,13 @@ def check_scores(scores: np.ndarray, n: int, t: int, router: str) -> np.ndarray:
     return scores
 
 
-def _fold_cache_key(router_name: str, router_config: dict, data: RoutingData, fold: int, k: int,
+def _fold_cache_key(router: Router, router_name: str, data: RoutingData, fold: int, k: int,
                     seed: int) -> str:
-    blob = json.dumps([router_name, router_config, data.models, fold, k, seed, manifest_hash(),
-                       hashlib.sha256("\n".join(data.uids).encode()).hexdigest()],
+    """Everything a fold's fit depends on: the router (name, config and the code of its module and
+    of what it imports), the pool, the fold layout, the data, and this module's code."""
+    code = code_fingerprint(type(router), __name__)
+    blob = json.dumps([router_name, router.config(), data.models, fold, k, seed, manifest_hash(),
+                       hashlib.sha256("\n".join(data.uids).encode()).hexdigest(), code],
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
@@ -70,42 +74,58 @@ def fitted_router_path(key: str) -> Path:
     return config.parsed_cache_dir() / "routers" / f"{key}.pt"
 
 
+def _eta(fold_times: list[float], folds_left: int) -> str:
+    if not fold_times:
+        return ""
+    minutes = sum(fold_times) / len(fold_times) * folds_left / 60
+    return f" (about {minutes:.0f} min left for {folds_left} fold(s), from the folds done)"
+
+
 def cross_validate(make_router: Callable[[], Router], router_name: str, data: RoutingData, k: int,
                    seed: int, progress: bool = True) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """Out-of-fold scores (n, T), the fold of every item, and per-fold training summaries.
 
     Each fold's predictions (and fitted router, where it can be saved) are cached under a key of
-    (router, config, pool, fold, folds, seed, data manifest, items): a re-run does not retrain and an
+    (router, config, router code, pool, fold, folds, seed, data manifest, items): a re-run of
+    unchanged code does not retrain (it says so per fold), an edited router is retrained, and an
     interrupted run resumes at the first unfinished fold.
     """
     folds = cv_folds(data.benchmarks, k, seed)
     scores = np.zeros((len(data), len(data.models)))
     cache_dir = config.parsed_cache_dir() / "folds"
     summaries: list[dict] = []
+    fold_times: list[float] = []  # folds fitted in this process, for the ETA
     for fold in range(k):
         test_idx = np.flatnonzero(folds == fold)
         train_idx = np.flatnonzero(folds != fold)
         router = make_router()
-        key = _fold_cache_key(router_name, router.config(), data, fold, k, seed)
+        key = _fold_cache_key(router, router_name, data, fold, k, seed)
         cached, meta = cache_dir / f"{key}.npy", cache_dir / f"{key}.json"
         if cached.exists():
             scores[test_idx] = np.load(cached)
-            summaries.append(json.loads(meta.read_text()) if meta.exists() else {"fold": fold})
+            summary = json.loads(meta.read_text()) if meta.exists() else {"fold": fold}
+            summaries.append(summary)
+            if progress:
+                when = summary.get("trained") or time.strftime("%Y-%m-%d %H:%M", time.localtime(cached.stat().st_mtime))
+                print(f"cv: fold {fold + 1}/{k}: re-using {router_name}'s fit of {when} (same code, config "
+                      f"and data; cache {cached.name})", file=sys.stderr)
             continue
         if progress:
             print(f"cv: fold {fold + 1}/{k}: fitting {router_name} on {len(train_idx)} items, "
-                  f"predicting {len(test_idx)}", file=sys.stderr)
+                  f"predicting {len(test_idx)}{_eta(fold_times, k - fold)}", file=sys.stderr)
         started = time.perf_counter()
         router.fit(data.subset(train_idx))
         fit_seconds = time.perf_counter() - started
-        fold_scores = check_scores(router.predict(data.subset(test_idx).queries()), len(test_idx),
+        shown = data.subset(test_idx).queries(benchmark_label=router.uses_benchmark_label)
+        fold_scores = check_scores(router.predict(shown), len(test_idx),
                                    len(data.models), router_name)
         scores[test_idx] = fold_scores
-        summary = {"fold": fold, "fit_seconds": round(fit_seconds, 1),
+        summary = {"fold": fold, "trained": time.strftime("%Y-%m-%d %H:%M"), "fit_seconds": round(fit_seconds, 1),
                    "predict_seconds": round(time.perf_counter() - started - fit_seconds, 1),
                    "n_train": int(len(train_idx)), "n_test": int(len(test_idx)), "cache_key": key,
                    **getattr(router, "training_summary", dict)()}
         summaries.append(summary)
+        fold_times.append(time.perf_counter() - started)
         from harness.core import distributed
 
         if not distributed.is_main_process():

@@ -1,12 +1,17 @@
-"""Where a result came from: code commit, data manifest, time."""
+"""Where a result came from: code commit, data manifest, time, the router's code fingerprint and the
+sha256 of every user file it depends on (a ``ROUTER_MODULE``, an imported candidate's answers)."""
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import os
 import subprocess
+import sys
 from functools import lru_cache
 
 from harness.core import config
 from harness.core.data import manifest_hash
+from harness.core.fingerprint import PROJECT_PACKAGES, code_fingerprint
 
 
 @lru_cache(maxsize=1)
@@ -28,3 +33,34 @@ def now() -> str:
 
 def stamp() -> dict[str, str]:
     return {"commit": git_commit(), "data_manifest": manifest_hash(), "created": now()}
+
+
+def _sha256(path: str) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+def code_stamp(router_class: type) -> dict:
+    """The router's code fingerprint, and the user files (plug-in modules) that define it, hashed."""
+    module = sys.modules.get(router_class.__module__)
+    file = getattr(module, "__file__", None)
+    builtin = router_class.__module__.split(".")[0] in PROJECT_PACKAGES
+    user = {str(file): _sha256(file)} if file and not builtin and os.path.isfile(file) else {}
+    return {"code": code_fingerprint(router_class, "harness.core.runner"), "user_files": user}
+
+
+def candidate_files(benchmarks: list[str], models: list[str]) -> dict[str, str]:
+    """sha256 of the cache files of candidates the released manifest does not cover (imported ones),
+    keyed by their path under the cache, so a row naming them can be traced."""
+    from benchmarks import get_benchmark
+    from harness.core.data import manifest
+
+    root, known = config.cache_root(), manifest()
+    out = {}
+    for bench in benchmarks:
+        for model in models:
+            for path in get_benchmark(bench).model_files(root, model):
+                rel = str(path.relative_to(root))
+                if rel not in known:
+                    out[rel] = _sha256(str(path))
+    return out

@@ -13,9 +13,10 @@ import numpy as np
 
 from benchmarks import PAPER_BENCHMARKS, get_benchmark
 from benchmarks.base import BenchmarkData
-from harness.core import config, leaderboard, protocols, provenance, run_costs, store
+from harness.core import config, leaderboard, protocols, provenance, run_checks, run_costs, run_merge, store
+from harness.core import scores as score_cache
 from harness.core.errors import HarnessError
-from harness.core.io import atomic_write_json, read_json
+from harness.core.io import read_json, sigterm_deferred
 from harness.core.normalize import average, normalized
 from harness.core.pools import resolve_pool
 from routers import build_router
@@ -76,22 +77,23 @@ def references(benchmark: str, models: tuple[str, ...]) -> dict[str, Any]:
     """Each candidate's own metric, their mean (random) and the oracle's, for one pool."""
     data = store.load(benchmark, list(models))
     adapter = get_benchmark(benchmark)
-    fixed = {m: adapter.score(data, data.fixed_choice(j), detail=False)["score"] for j, m in enumerate(models)}
-    oracle = adapter.score(data, data.oracle_choice(), detail=False)["score"]
+    fixed = {m: score_cache.score(adapter, data, data.fixed_choice(j), detail=False)["score"] for j, m in enumerate(models)}
+    oracle = score_cache.score(adapter, data, data.oracle_choice(), detail=False)["score"]
     return {"fixed": fixed, "random": float(np.mean(list(fixed.values()))), "oracle": oracle}
 
 
 def _route(router: Router, cfg: EvalConfig, data: RoutingData) -> tuple[np.ndarray, dict[str, Any]]:
     """Scores (n_items, n_models) for every pooled item, under the run's protocol."""
     n, t = len(data), len(data.models)
+    router = run_checks.guard(router, cfg.router)  # what predict returns is checked; a plug-in's errors: one line
     if not router.learns:
-        shown = data if router.uses_test_labels else data.queries()
+        shown = data if router.uses_test_labels else data.queries(benchmark_label=router.uses_benchmark_label)
         return protocols.check_scores(router.predict(shown), n, t, cfg.router), {}
     if cfg.protocol == "cv":
         ctx = lambda: RouterContext(models=data.models, seed=cfg.seed, profile=cfg.profile,  # noqa: E731
                                     options=dict(cfg.options))
-        scores, folds, summaries = protocols.cross_validate(lambda: build_router(cfg.router, ctx()),
-                                                            cfg.router, data, cfg.folds, cfg.seed)
+        make = lambda: run_checks.guard(build_router(cfg.router, ctx()), cfg.router)  # noqa: E731
+        scores, folds, summaries = protocols.cross_validate(make, cfg.router, data, cfg.folds, cfg.seed)
         return scores, {"folds": cfg.folds, "fold_sizes": np.bincount(folds).tolist(), "training": summaries}
     if cfg.protocol == "paper":
         from harness.core import training_sets
@@ -101,7 +103,8 @@ def _route(router: Router, cfg: EvalConfig, data: RoutingData) -> tuple[np.ndarr
         info = {"training_sets": sets.used, "missing_training_sets": sets.missing, "partial": sets.partial,
                 "n_train": len(sets.train), "n_valid": len(sets.valid),
                 "training": [getattr(router, "training_summary", dict)()]}
-        return protocols.check_scores(router.predict(data.queries()), n, t, cfg.router), info
+        return protocols.check_scores(router.predict(data.queries(benchmark_label=router.uses_benchmark_label)),
+                                       n, t, cfg.router), info
     raise HarnessError(f"protocol '{cfg.protocol}' is not available for router '{cfg.router}'")
 
 
@@ -125,6 +128,17 @@ def run_file_name(router: str, pool: str, protocol: str, profile: str, seed: int
 
 
 def evaluate(cfg: EvalConfig, *, write: bool = True) -> list[BenchmarkResult]:
+    """Route, score and normalize every benchmark of ``cfg``; with ``write``, store the run file and
+    the leaderboard rows in ``config.results_dir()``."""
+    results, run = evaluate_run(cfg)
+    if write:
+        publish(run, results)
+    return results
+
+
+def evaluate_run(cfg: EvalConfig) -> tuple[list[BenchmarkResult], dict[str, Any]]:
+    """The results and the run record (per-item ids and choices, references, config, provenance),
+    written nowhere."""
     protocols.check_protocol(cfg.protocol)
     pool_label, models = resolve_pool(cfg.pool)
     benchmarks = parse_benchmarks(cfg.benchmarks)
@@ -138,7 +152,10 @@ def evaluate(cfg: EvalConfig, *, write: bool = True) -> list[BenchmarkResult]:
     profile = profile_label(cfg) if router.learns else "-"
     started = time.perf_counter()
     datas = {b: store.load(b, models) for b in benchmarks}
+    run_checks.require_items(datas, pool_label)  # no benchmark scored on zero items (a NaN row)
     pooled = routing_data(datas, models)
+    if router.learns:
+        print(expected_duration(cfg.router, pool_label, cfg.protocol, profile), file=sys.stderr)
     scores, route_info = _route(router, cfg, pooled)
     if route_info.get("partial"):
         protocol = "paper-partial"  # trained without some of the paper's training sets: say so in every row
@@ -160,7 +177,7 @@ def evaluate(cfg: EvalConfig, *, write: bool = True) -> list[BenchmarkResult]:
                 details.update(mc_mean=float(np.mean(draws)), mc_std=float(np.std(draws, ddof=1)),
                                mc_draws=cfg.random_draws)
         else:
-            details = adapter.score(data, choice, seed=cfg.seed)
+            details = score_cache.score(adapter, data, choice, seed=cfg.seed)
         score = float(details.pop("score"))
         result = BenchmarkResult(
             benchmark=name, metric=adapter.metric, score=score,
@@ -177,32 +194,57 @@ def evaluate(cfg: EvalConfig, *, write: bool = True) -> list[BenchmarkResult]:
             print(f"{name}: {len(data.dropped)} item(s) dropped (not answered by every candidate); "
                   f"{data.n_items} scored", file=sys.stderr)
     elapsed = time.perf_counter() - started
+    run = {
+        "router": cfg.router, "pool": pool_label, "models": models, "protocol": protocol,
+        "profile": profile, "seed": cfg.seed, "config": asdict(cfg), "router_config": router.config(),
+        "routing": route_info, "provenance": {**provenance.stamp(), **provenance.code_stamp(type(router)),
+                       "candidate_files": provenance.candidate_files(benchmarks, models)},
+        "seconds": round(elapsed, 2), "average_normalized": average([r.normalized for r in results]),
+        "expected_over_candidates": router.expected_over_candidates, "benchmarks": run_benchmarks,
+    }
+    return results, run
+
+
+@sigterm_deferred()  # a SIGTERM lands before or after the run file and its rows, never between
+def publish(run: dict[str, Any], results: list[BenchmarkResult]) -> str:
+    """Write the run file and replace the run's leaderboard rows (in ``config.results_dir()``);
+    returns the run file's path relative to it. Under torchrun only the main process writes."""
     from harness.core import distributed
 
-    if write and distributed.is_main_process():
-        stamp = provenance.stamp()
-        run_name = run_file_name(cfg.router, pool_label, protocol, profile, cfg.seed)
-        run = {
-            "router": cfg.router, "pool": pool_label, "models": models, "protocol": protocol,
-            "profile": profile, "seed": cfg.seed, "config": asdict(cfg), "router_config": router.config(),
-            "routing": route_info, "provenance": stamp, "seconds": round(elapsed, 2),
-            "average_normalized": average([r.normalized for r in results]),
-            "benchmarks": run_benchmarks,
-        }
-        run_file = f"runs/{run_name}"
-        earlier = _earlier_router_config((cfg.router, pool_label, protocol, profile))  # before overwriting it
-        atomic_write_json(config.results_dir() / run_file, run, compact=True)
-        costs = run_costs.columns_for_new_run(run, run_file, earlier, expected=router.expected_over_candidates)
-        rows = [
-            {"router": cfg.router, "pool": pool_label, "protocol": protocol, "profile": profile,
-             "seed": cfg.seed, "benchmark": r.benchmark, "metric": r.metric, "score": round(r.score, 4),
-             "normalized": round(r.normalized, 4), "ci_low": _round(r.details.get("ci_low")),
-             "ci_high": _round(r.details.get("ci_high")), "n_items": r.n_items, "n_dropped": r.n_dropped,
-             "run_file": run_file, **costs.get(r.benchmark, {}), **stamp}
-            for r in results
-        ]
-        leaderboard.update(rows)
-    return results
+    run_file = "runs/" + run_file_name(run["router"], run["pool"], run["protocol"], run["profile"], run["seed"])
+    if not distributed.is_main_process():
+        return run_file
+    group = (run["router"], run["pool"], run["protocol"], run["profile"])
+    earlier = _earlier_router_config(group)  # before overwriting it
+    run = run_merge.write_run(config.results_dir() / run_file, run)  # keeps the benchmarks it does not re-run
+    costs = run_costs.columns_for_new_run(run, run_file, earlier, expected=run["expected_over_candidates"])
+    stamp = {k: run["provenance"][k] for k in ("commit", "data_manifest", "created")}
+    rows = [
+        {"router": run["router"], "pool": run["pool"], "protocol": run["protocol"], "profile": run["profile"],
+         "seed": run["seed"], "benchmark": r.benchmark, "metric": r.metric, "score": round(r.score, 4),
+         "normalized": round(r.normalized, 4), "ci_low": _round(r.details.get("ci_low")),
+         "ci_high": _round(r.details.get("ci_high")), "n_items": r.n_items, "n_dropped": r.n_dropped,
+         "run_file": run_file, **costs.get(r.benchmark, {}), **stamp}
+        for r in results
+    ]
+    leaderboard.update(rows)
+    return run_file
+
+
+def expected_duration(router: str, pool: str, protocol: str, profile: str) -> str:
+    """One line saying how long this setup took last time (any seed, scratch or published runs), so a
+    long training run is announced before it starts."""
+    stem = run_file_name(router, pool, protocol, profile, 0).rsplit("__seed", 1)[0]
+    for folder in dict.fromkeys([config.results_dir() / "runs", config.published_results_dir() / "runs"]):
+        for path in sorted(folder.glob(f"{stem}__seed*.json")):
+            try:
+                seconds = float(read_json(path).get("seconds"))
+            except (HarnessError, TypeError, ValueError):
+                continue
+            return (f"{router}: training under {protocol} ({profile}); the last run of this setup took "
+                    f"{seconds / 60:.1f} min ({path.name}); fold caches are re-used where code and data are unchanged")
+    return (f"{router}: training under {protocol} ({profile}); no earlier run of this setup to estimate from "
+            f"(times of the published runs: docs/measurements.md)")
 
 
 def _earlier_router_config(group: tuple[str, str, str, str]) -> dict | None:

@@ -1,7 +1,8 @@
 """The item store: one benchmark for one pool of candidates, parsed once and cached on disk.
 
 Parsed per-model records are pickled under the cache directory, keyed by the sha256 of the files
-they came from and the adapter's version, so a changed file or parser never serves stale data.
+they came from, the adapter's version and the code of its module (and of what it imports), so a
+changed file or parser never serves stale data.
 """
 from __future__ import annotations
 
@@ -16,14 +17,19 @@ from benchmarks import get_benchmark
 from benchmarks.base import Benchmark, BenchmarkData, ItemTable, ModelRecords
 from harness.core import config, data
 from harness.core.errors import HarnessError
+from harness.core.fingerprint import code_fingerprint
 from harness.core.io import atomic_write_bytes
+
+
+_KEYS: dict[tuple[str, str], str] = {}  # (benchmark, kind) -> key of the table last read
 
 
 def _cached(kind: str, adapter: Benchmark, files: list[Path], build):
     digests = data.verify(files)
     key = hashlib.sha256(
-        "|".join([adapter.name, str(adapter.version), kind, *digests]).encode()
+        "|".join([adapter.name, str(adapter.version), code_fingerprint(type(adapter)), kind, *digests]).encode()
     ).hexdigest()[:20]
+    _KEYS[(adapter.name, kind)] = key
     path = config.parsed_cache_dir() / adapter.name / f"{kind}-{key}.pkl"
     if path.exists():
         try:
@@ -98,6 +104,16 @@ def assemble(adapter: Benchmark, items: ItemTable, records: list[ModelRecords]) 
 
 
 _memo: dict[tuple, BenchmarkData] = {}
+_data_keys: dict[tuple, str] = {}
+
+
+def data_key(benchmark: str, models: Sequence[str]) -> str:
+    """A key naming the exact data :func:`load` returned for this pool: the files it was parsed
+    from (their content), the parser's code and the pool's order. Keys caches of scores."""
+    key = (benchmark, tuple(models), str(config.cache_root()))
+    if key not in _data_keys:
+        load(benchmark, models)
+    return _data_keys[key]
 
 
 def load(benchmark: str, models: Sequence[str]) -> BenchmarkData:
@@ -111,6 +127,8 @@ def load(benchmark: str, models: Sequence[str]) -> BenchmarkData:
         items = read_items(adapter)
         records = [read_model(adapter, m, items) for m in models]
         _memo[key] = assemble(adapter, items, records)
+        parts = [_KEYS[(adapter.name, "items")], *(_KEYS[(adapter.name, f"model-{m}")] for m in models)]
+        _data_keys[key] = hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
     return _memo[key]
 
 

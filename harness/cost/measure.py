@@ -222,7 +222,7 @@ def measure_router(router: Router, items: RoutingData, *, sample_per_benchmark: 
     ``predict`` of every sampled query after ``warmup`` calls. ``run``: a run file, for the activated
     candidate parameters of its per-item choices.
     """
-    shown = items if router.uses_test_labels else items.queries()
+    shown = items if router.uses_test_labels else items.queries(benchmark_label=router.uses_benchmark_label)
     picks = sample_indices(items.benchmarks, sample_per_benchmark, seed)
     sizes = {name: items.benchmarks.count(name) for name in picks}
     order = [int(i) for index in picks.values() for i in index]

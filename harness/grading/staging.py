@@ -1,14 +1,17 @@
 """What every importer shares: model-name checks, reading a tool's files, and :class:`Staging`, which
 writes an import into a staging folder, reads it back through the benchmark's own adapter against
-the item table, and only then moves it into the cache. Imports: core, benchmarks."""
+the item table, and only then moves it into the cache (:func:`commit_all`: every benchmark of an
+import, or none). Imports: core, benchmarks."""
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from harness.core import config
 from harness.core.errors import HarnessError
@@ -85,38 +88,110 @@ def _reference_details(benchmark: str) -> tuple[dict, dict | None]:
 
 
 # ---------------------------------------------------------------------------------------------
-# staging: write, validate through the adapter, then move into the cache
+# staging: write, validate through the adapter, then move into the cache (all benchmarks or none)
 
 _OPEN: list[Path] = []  # staging folders of the import in progress, removed whatever happens
 
 
 class Staging:
+    """One benchmark's files of an import, written under a temporary root that mirrors the cache."""
+
     def __init__(self, benchmark: str, model: str, force: bool):
         self.adapter, self.items = _items(benchmark)
         self.benchmark, self.model, self.force = benchmark, check_model_name(model), force
         self.root = Path(tempfile.mkdtemp(prefix="rh-import-"))
         _OPEN.append(self.root)
+        self.extra: list[Path] = []  # staged files beyond the adapter's own (moved along with them)
+        self.sources: dict[str, str] = {}  # staged file -> the user's file it is a copy of
 
     def path(self, index: int = -1) -> Path:
         return self.adapter.model_files(self.root, self.model)[index]
 
-    def commit(self) -> list[Path]:
-        try:
-            real = config.cache_root()
-            if self.model in self.adapter.models(real) and not self.force:
-                raise HarnessError(f"model '{self.model}' already exists for {self.benchmark} in {real}; "
-                                   "choose another MODEL or pass --force")
-            records = self.adapter.read_model(self.root, self.model, self.items)  # validates
-            if not records.ids:
-                raise HarnessError(f"{self.benchmark}: the import holds no item of the benchmark")
-            written = []
-            for src in self.adapter.model_files(self.root, self.model):
-                dst = real / src.relative_to(self.root)
-                atomic_write_bytes(dst, src.read_bytes())
-                written.append(dst)
-            from harness.core import store
+    def copied(self, staged: Path, source: Path) -> None:
+        """``staged`` holds ``source``'s records unchanged: errors found in it name ``source``."""
+        self.sources[str(staged)] = str(source)
 
-            store.clear_memo()
-            return written
-        finally:
-            shutil.rmtree(self.root, ignore_errors=True)
+    def validate(self) -> None:
+        """Refuse an existing model (without force), then read the staged files back through the
+        benchmark's own adapter against the item table."""
+        real = config.cache_root()
+        if self.model in self.adapter.models(real) and not self.force:
+            raise HarnessError(f"model '{self.model}' already exists for {self.benchmark} in {real}; "
+                               "choose another MODEL or pass --force")
+        try:
+            records = self.adapter.read_model(self.root, self.model, self.items)
+        except HarnessError as exc:
+            message = str(exc)
+            for staged, source in self.sources.items():
+                message = message.replace(staged, source)
+            raise HarnessError(message) from None
+        if not records.ids:
+            raise HarnessError(f"{self.benchmark}: the import holds no item of the benchmark")
+
+    def moves(self) -> list[tuple[Path, Path]]:
+        """(staged file, its place in the cache) for every file of the benchmark."""
+        real = config.cache_root()
+        staged = [*self.adapter.model_files(self.root, self.model), *self.extra]
+        return [(src, real / src.relative_to(self.root)) for src in staged]
+
+    def commit(self) -> list[Path]:
+        return commit_all([self])
+
+
+def commit_all(stagings: list[Staging]) -> list[Path]:
+    """An import is all or nothing: every staged benchmark is validated before any file moves, and
+    a failure while moving puts back what the cache held, so a corrected re-import never meets
+    half of an earlier one ("model already exists")."""
+    from harness.core import store
+
+    try:
+        for st in stagings:
+            st.validate()
+        moves = [move for st in stagings for move in st.moves()]
+        _move_all(moves)
+        return [dst for _, dst in moves]
+    finally:
+        store.clear_memo()
+        for st in stagings:
+            shutil.rmtree(st.root, ignore_errors=True)
+
+
+def _move_all(moves: list[tuple[Path, Path]]) -> None:
+    undo: list[Callable[[], None]] = []
+    try:
+        for src, dst in moves:
+            undo.append(_snapshot(dst))
+            atomic_write_bytes(dst, src.read_bytes())
+    except BaseException:
+        for restore in reversed(undo):
+            with contextlib.suppress(OSError):  # best effort: put back as much as can be
+                restore()
+        raise
+
+
+def _snapshot(dst: Path) -> Callable[[], None]:
+    """What puts ``dst`` back as it is now: its old bytes, or its old symlink (a cache copy made
+    of links stays one), or no file; and removes the folders that writing it creates."""
+    created = [folder for folder in dst.parents if not folder.exists()]  # deepest first
+    if dst.is_symlink():
+        target = os.readlink(dst)
+        put_back = lambda: _relink(dst, target)  # noqa: E731
+    elif dst.exists():
+        old = dst.read_bytes()
+        put_back = lambda: atomic_write_bytes(dst, old)  # noqa: E731
+    else:
+        put_back = lambda: dst.unlink(missing_ok=True)  # noqa: E731
+
+    def undo() -> None:
+        put_back()
+        for folder in created:
+            with contextlib.suppress(OSError):  # rmdir: only if nothing else was put there
+                folder.rmdir()
+    return undo
+
+
+def _relink(path: Path, target: str) -> None:
+    tmp = path.with_name(f".{path.name}.link.tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    os.replace(tmp, path)

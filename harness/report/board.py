@@ -67,20 +67,27 @@ def render(path: Path | None = None) -> str:
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "---|" * len(header))
         pool_models = POOLS.get(pool, pool.split(","))
-        for (router, profile), by_bench in sorted(entries.items(), key=lambda kv: _row_order(kv, pool_models)):
+        seeds = {e: _seed_group(annotations, pool, protocol, *e) for e in entries}
+        averages = {e: _average(by_bench, seeds[e], benches) for e, by_bench in entries.items()}
+        for (router, profile), by_bench in sorted(entries.items(),
+                                                  key=lambda kv: _row_order(kv, pool_models, averages[kv[0]])):
             cells = [router, profile]
             values = []
+            group = seeds[(router, profile)]
             for b in benches:
                 row = by_bench.get(b)
                 score, norm = (_num(row["score"]), _num(row["normalized"])) if row else (math.nan, math.nan)
-                if row and row.get("ci_low") not in (None, ""):
+                if group is not None and b in group.point_mu_n:  # a row is its seed group: the mean over seeds
+                    score, norm = group.point_mu_o[b], group.point_mu_n[b]
+                    cells.append(_fmt(score, 2 if b == "mtbench" else 1))
+                elif row and row.get("ci_low") not in (None, ""):
                     cells.append(f"{_fmt(score)} [{_fmt(_num(row['ci_low']))}, {_fmt(_num(row['ci_high']))}]")
                 else:
                     cells.append(_fmt(score, 2 if b == "mtbench" else 1))
                 cells.append(_fmt(norm))
                 if row:
                     values.append(norm)
-            avg = sum(v for v in values if v == v) / max(1, len([v for v in values if v == v]))
+            avg = averages[(router, profile)]
             partial = "*" if len(values) < len(benches) else ""
             suffix = annotations.avg_suffix(pool, protocol, router, profile) if annotations else ""
             cells.append(_fmt(avg) + partial + suffix if values else "–")
@@ -110,12 +117,26 @@ def _title(benchmark: str) -> str:
         return benchmark
 
 
-def _row_order(item, pool_models: list[str]) -> tuple:
+def _seed_group(annotations: ranking.LeaderboardAnnotations | None, pool: str, protocol: str, router: str,
+                profile: str):
+    """The run files of several seeds behind a row, when there are: the row is then their mean (the
+    same definition of a row as the interval table, the ranking and the page)."""
+    group = annotations.group(pool, protocol, router, profile) if annotations else None
+    return group if group is not None and len(group.runs) > 1 else None
+
+
+def _average(by_bench: dict[str, dict], group, benches: list[str]) -> float:
+    values = [group.point_mu_n[b] if group is not None and b in group.point_mu_n else _num(r["normalized"])
+              for b, r in by_bench.items() if b in benches]
+    values = [v for v in values if v == v]
+    return sum(values) / len(values) if values else math.nan
+
+
+def _row_order(item, pool_models: list[str], average: float) -> tuple:
     (router, profile), by_bench = item
     if router in REFERENCE_ORDER:
         return (0, REFERENCE_ORDER.index(router), router)
     if router.startswith("fixed:"):
         model = router.partition(":")[2]
         return (1, pool_models.index(model) if model in pool_models else len(pool_models), router)
-    values = [_num(r["normalized"]) for r in by_bench.values()]
-    return (2, -sum(v for v in values if v == v), router)
+    return (2, -average if average == average else math.inf, router)

@@ -34,14 +34,14 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from benchmarks import PAPER_BENCHMARKS
+from benchmarks import PAPER_BENCHMARKS, get_benchmark
 from benchmarks.base import BenchmarkData
 from harness.core import config, store
 from harness.core.errors import HarnessError
+from harness.core.fingerprint import code_fingerprint
 from harness.core.io import atomic_write_bytes
 from harness.report.runs import GroupKey, Run, group_runs, load_runs
 
-VERSION = 1  # bump when a scorer changes: it keys the on-disk cache of draws
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
 LEVEL = 95.0
@@ -241,7 +241,8 @@ class Bootstrap:
         return np.mean(np.stack(fixed), axis=0), oracle
 
     def _digest(self, benchmark: str, models: list[str], choice: np.ndarray) -> str:
-        """Everything the draws depend on: settings, data version, calibration file, the choice."""
+        """Everything the draws depend on: settings, data version, calibration file, the choice, and
+        the code of the scorers (this module and the benchmark adapters it imports)."""
         from harness.core.data import manifest_hash
 
         calibration = ""
@@ -250,7 +251,8 @@ class Bootstrap:
 
             calibration = calibration_file()[1]
         digest = hashlib.sha256()
-        for part in (VERSION, benchmark, ",".join(models), self.settings.resamples, self.settings.seed,
+        code = code_fingerprint(__name__, type(get_benchmark(benchmark)))
+        for part in (code, benchmark, ",".join(models), self.settings.resamples, self.settings.seed,
                      manifest_hash(), calibration):
             digest.update(f"{part}|".encode())
         digest.update(np.ascontiguousarray(choice, dtype=np.int64).tobytes())

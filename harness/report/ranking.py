@@ -90,6 +90,10 @@ class LeaderboardAnnotations:
         self.stats = all_group_stats(settings=settings)
         self.marks = tie_marks(self.stats)
 
+    def group(self, pool: str, protocol: str, router: str, profile: str) -> GroupStats | None:
+        """The seed group behind a leaderboard row (reference rows: profile '-', protocol 'none')."""
+        return self._find(pool, protocol, router, profile)
+
     def _find(self, pool: str, protocol: str, router: str, profile: str) -> GroupStats | None:
         protocol_key = "none" if profile == "-" else protocol
         return self.stats.get((router, pool, protocol_key, profile))

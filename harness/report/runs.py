@@ -44,7 +44,11 @@ class Run:
 
 
 def read_run(path: Path) -> Run:
-    raw = read_json(path)
+    return run_from_dict(read_json(path), path)
+
+
+def run_from_dict(raw: dict[str, Any], path: Path | str = "<in memory>") -> Run:
+    """A run record (as :func:`harness.core.runner.evaluate_run` returns it, or read from a file)."""
     try:
         benches = {
             name: RunBench(choice=np.asarray(b["choice"], dtype=np.int64), ids=[str(i) for i in b["ids"]],
