@@ -35,6 +35,8 @@ export HARNESS_DATA_DIR
 export HARNESS_RESULTS_DIR
 export ALPACA_EVAL_GAMED_OFFLINE
 export ROUTER_MODULE
+# A benchmark of your own: BENCHMARK_FILE=[name=]scores.csv (benchmarks/custom.py; README)
+export BENCHMARK_FILE
 # Where results go: the git-ignored scratch/ board unless PUBLISH=1 (the committed results/).
 PUBLISH     ?=
 NO_WRITE    ?=
@@ -57,7 +59,7 @@ override PATH := $(shell printenv PATH)
 endif
 FILE        ?= $(IMPORT_PATH)
 
-.PHONY: setup data eval test leaderboard bench models routers clean-cache regrade import compare report cost scalability ablations
+.PHONY: setup data eval test leaderboard bench models routers clean-cache regrade import compare report cost scalability ablations protocols diagnostics gpu-budget
 
 setup: $(STAMP)
 
@@ -117,6 +119,26 @@ scalability: setup data
 ablations: setup data
 	$(BIN)/routing-harness ablations --profile $(ABLATION_PROFILE) --seeds '$(ABLATION_SEEDS)' --pool '$(POOL)' \
 	  $(if $(NO_TRAIN),--no-train)
+
+# results/protocols.md: cv, within and lobo per router (PROTOCOL_ROUTERS, router@profile), average mu_n and the
+# skill beyond the task; reads run files only, TRAIN=1 runs the missing cells first (one at a time).
+PROTOCOL_ROUTERS ?= knn mlc@small routerdc lookahead_mlm task_best task_rules
+PROTOCOL_SEEDS ?= 0
+TRAIN       ?=
+protocols: setup data
+	$(BIN)/routing-harness protocols --pool '$(POOL)' --profile $(PROFILE) --seeds '$(PROTOCOL_SEEDS)' --folds $(FOLDS) \
+	  $(foreach r,$(PROTOCOL_ROUTERS),--routers '$(r)') $(if $(TRAIN),--train)
+
+# results/diagnostics.md: known-answer accuracy of every learned router and Lookahead variant (now, and with the
+# setup the leaderboard's runs used), loss curves, MID-token distances; measured cases are cached in data/cache/.
+diagnostics: setup data
+	$(BIN)/python -m harness.experiments.diagnostics
+
+# One short GPU loan: mlc and lookahead_mlm (lookahead_clm if time allows) under cv on POOL at the paper's budget
+# (profile gpu), their run files (hardware recorded) and cost; GPU_BUDGET_PROFILE=smoke runs it on a CPU.
+GPU_BUDGET_PROFILE ?= gpu
+gpu-budget: setup data
+	$(BIN)/python -m harness.experiments.gpu_budget --profile=$(GPU_BUDGET_PROFILE) --pool=$(POOL)
 
 routers: setup
 	$(BIN)/routing-harness routers

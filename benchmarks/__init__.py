@@ -26,4 +26,15 @@ def _load_builtin() -> None:
     from benchmarks import alpacaeval, arenahard, gsm8k, humaneval, math, mbpp, mtbench  # noqa: F401
 
 
+def _load_files() -> None:
+    """Benchmark files of one's own named in ``BENCHMARK_FILE`` (:mod:`benchmarks.custom`)."""
+    import os
+
+    if os.environ.get("BENCHMARK_FILE", "").strip():
+        from benchmarks import custom
+
+        custom.register_env()
+
+
 _load_builtin()
+_load_files()

@@ -178,17 +178,20 @@ class CodeBenchmark(OpenCompassBenchmark):
         pred_path, result_path = self.model_files(root, model)
         preds = positional(read_json(pred_path), pred_path)
         results = dict(details_of(result_path))
-        pairs, answers, correct, programs = [], [], [], []
+        pairs, ids, answers, correct, programs = [], [], [], [], []
         for pos, pred in preds:
             if pos not in results:
                 raise HarnessError(f"{result_path}: item {pos}: no result for this prediction")
             result = results[pos]
             pairs.append((self.item_id(pos, pred, result), prompt_of(pred, "origin_prompt", pred_path, pos)))
+            if result.get("omitted") is True:  # left out by an import (--allow-missing): pools drop it
+                continue
+            ids.append(pairs[-1][0])
             answers.append(text(pred, "prediction", at_item(pred_path, pos)))
             correct.append(as_bool(get(result, "is_correct", at_item(result_path, pos)), result_path, pos, "is_correct"))
             programs.append(text(result, self.program_field, at_item(result_path, pos)))
         self.check_same_items(pred_path, pairs, items)
-        rec = self.records(model, result_path, [i for i, _ in pairs], answers, correct)
+        rec = self.records(model, result_path, ids, answers, correct)
         rec.native["program"] = np.asarray(programs, dtype=object)
         return rec
 

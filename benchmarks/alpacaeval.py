@@ -129,6 +129,8 @@ class AlpacaEval(Benchmark):
             if i >= len(items.ids) or instruction != items.prompts[i]:
                 raise HarnessError(f"{path}: item {i}: instruction differs from instructions.jsonl "
                                    "(mismatched item ids between candidates)")
+            if row.get("omitted") is True:  # unannotated, left out by an import (--allow-missing)
+                continue
             ids.append(str(i))
             answers.append(answer)
             prefs.append(pref)

@@ -2,7 +2,9 @@
 
 Battles follow arena-hard-auto and the authors' evaluation: game 1 has the baseline as A, game 2
 swaps positions (its verdict is read mirrored); a strong verdict counts as 3 battles, a weak one
-as 1, ``A=B`` is one tie, and a judge failure (score null) is a strong win for the baseline.
+as 1, ``A=B`` is one tie, and a judge failure (score null) is a strong win for the baseline. Under
+the ``official`` conventions (harness.core.conventions) a failed game is dropped instead, as
+arena-hard-auto v0.1's ``show_result.py`` gives it weight 0.
 """
 from __future__ import annotations
 
@@ -33,11 +35,14 @@ def verdict_value(game: object, where: str) -> float:
     return VERDICT_VALUE[verdict]
 
 
-def battle_counts(game1: np.ndarray, game2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per item (model wins, baseline wins, ties) in battles, from the A-side verdict values."""
-    # model's side: game 1 mirrored (model is B), game 2 as is (model is A); failures: baseline >>
-    sides = np.stack([np.where(np.isnan(game1), -3.0, -game1),
-                      np.where(np.isnan(game2), -3.0, game2)])
+def battle_counts(game1: np.ndarray, game2: np.ndarray,
+                  conventions: str = "paper") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per item (model wins, baseline wins, ties) in battles, from the A-side verdict values. A judge
+    failure (NaN) is a strong baseline win (``paper``) or no battle at all (``official``)."""
+    failed = -3.0 if conventions == "paper" else np.nan  # NaN compares False: no win, loss or tie
+    # model's side: game 1 mirrored (model is B), game 2 as is (model is A)
+    sides = np.stack([np.where(np.isnan(game1), failed, -game1),
+                      np.where(np.isnan(game2), failed, game2)])
     wins = np.where(sides > 0, np.abs(sides), 0).sum(axis=0)
     losses = np.where(sides < 0, np.abs(sides), 0).sum(axis=0)
     ties = (sides == 0).sum(axis=0).astype(np.float64)
@@ -72,6 +77,7 @@ class ArenaHard(Benchmark):
     name = "arenahard"
     title = "Arena-Hard"
     metric = "bt_win_rate"
+    official_rules = "a judge failure (null verdict) is dropped, not a strong baseline win"
     folder = "ArenaHard"
     version = 2
     bootstrap_rounds = 100
@@ -149,12 +155,19 @@ class ArenaHard(Benchmark):
                             answers=[answers[q] for q in ids],
                             native={"game1": g1, "game2": g2}, gt=gt)
 
+    @staticmethod
+    def official_gt(data: BenchmarkData) -> np.ndarray:
+        """Per-item ground truth when failed games are dropped: they add nothing (paper: -6)."""
+        return np.nan_to_num(data.native["game2"]) - np.nan_to_num(data.native["game1"])
+
     def score(self, data: BenchmarkData, choice: np.ndarray, *, seed: int = 0,
-              detail: bool = True) -> dict[str, Any]:
-        wins, losses, ties = battle_counts(data.routed("game1", choice), data.routed("game2", choice))
+              detail: bool = True, conventions: str = "paper") -> dict[str, Any]:
+        game1, game2 = data.routed("game1", choice), data.routed("game2", choice)
+        wins, losses, ties = battle_counts(game1, game2, conventions)
         total = (wins.sum(), losses.sum(), ties.sum())
         out: dict[str, Any] = {"score": bradley_terry_winrate(*total), "battles_won": float(total[0]),
-                               "battles_lost": float(total[1]), "battles_tied": float(total[2])}
+                               "battles_lost": float(total[1]), "battles_tied": float(total[2]),
+                               "judge_failures": int(np.isnan(game1).sum() + np.isnan(game2).sum())}
         if detail:
             # arena-hard-auto resamples battles; a multinomial draw over the outcome counts is the
             # same resampling, and the fit's closed form makes each round O(1)

@@ -1,8 +1,9 @@
 """MT-Bench: mean GPT-4-0125-preview score (1-10) over both turns of the chosen candidate.
 
 The router sees only the first turn. Judge failures are stored as -1 and, as in the authors'
-evaluation, kept as -1 in the averages. The candidate's first-turn answer is read back out of the
-cached judge prompt (the cache has no separate answer file).
+evaluation, kept as -1 in the averages; under the ``official`` conventions (harness.core.conventions)
+they are dropped, as FastChat's ``show_result.py`` drops rows with score -1. The candidate's
+first-turn answer is read back out of the cached judge prompt (the cache has no separate answer file).
 """
 from __future__ import annotations
 
@@ -22,6 +23,27 @@ _FIRST_TURN_ANSWER = re.compile(
     r"### Assistant A:\n(.*?)\n\n<\|The End of Assistant A's Conversation", re.S)
 
 
+FAILED = -1.0  # the score FastChat stores for a judgment it could not parse
+
+
+def turn_parts(turn1: np.ndarray, turn2: np.ndarray, conventions: str = "paper") -> tuple[np.ndarray, np.ndarray]:
+    """Per item (sum of the counted turn scores, number of counted turns): the paper counts every
+    turn (a failure as -1), the official rules only judged ones. The score is sum / count."""
+    turns = np.stack([turn1, turn2])
+    counted = np.ones_like(turns, dtype=bool) if conventions == "paper" else turns != FAILED
+    return np.where(counted, turns, 0.0).sum(axis=0), counted.sum(axis=0).astype(np.float64)
+
+
+def _mean(parts: tuple[np.ndarray, np.ndarray]) -> float:
+    total, count = parts
+    return float(total.sum() / count.sum()) if count.sum() else float("nan")
+
+
+def _turn_mean(values: np.ndarray, conventions: str) -> float:
+    kept = values if conventions == "paper" else values[values != FAILED]
+    return float(kept.mean()) if len(kept) else float("nan")
+
+
 def answer_from_judge_prompt(prompt: str) -> str:
     match = _ANSWER.search(prompt) or _FIRST_TURN_ANSWER.search(prompt)
     return match.group(1) if match else ""
@@ -32,6 +54,7 @@ class MTBench(Benchmark):
     name = "mtbench"
     title = "MT-Bench"
     metric = "mean_score"
+    official_rules = "a failed judgment (score -1) is dropped, not averaged in as -1"
     folder = "MT-Bench"
     version = 2
 
@@ -95,16 +118,20 @@ class MTBench(Benchmark):
         return ModelRecords(model=model, source=str(path), ids=ids, answers=[answers[q] for q in ids],
                             native={"turn1": turn1, "turn2": turn2}, gt=(turn1 + turn2) / 2.0)
 
+    @staticmethod
+    def official_gt(data: BenchmarkData) -> np.ndarray:
+        """Per-item ground truth without failed judgments: the mean of the judged turns (-1 if none)."""
+        total, count = turn_parts(data.native["turn1"], data.native["turn2"], "official")
+        return np.where(count > 0, total / np.maximum(count, 1.0), FAILED)
+
     def score(self, data: BenchmarkData, choice: np.ndarray, *, seed: int = 0,
-              detail: bool = True) -> dict[str, Any]:
+              detail: bool = True, conventions: str = "paper") -> dict[str, Any]:
         turn1, turn2 = data.routed("turn1", choice), data.routed("turn2", choice)
-        out: dict[str, Any] = {"score": float(np.mean(np.concatenate([turn1, turn2]))),
-                               "turn1": float(turn1.mean()), "turn2": float(turn2.mean()),
+        out: dict[str, Any] = {"score": _mean(turn_parts(turn1, turn2, conventions)),
+                               "turn1": _turn_mean(turn1, conventions), "turn2": _turn_mean(turn2, conventions),
                                "judge_failures": int((turn1 < 0).sum() + (turn2 < 0).sum())}
         if detail:
             categories = np.asarray(data.meta["category"])
-            out["by_category"] = {
-                c: float(np.mean(np.concatenate([turn1[categories == c], turn2[categories == c]])))
-                for c in sorted(set(categories))
-            }
+            out["by_category"] = {c: _mean(turn_parts(turn1[categories == c], turn2[categories == c], conventions))
+                                  for c in sorted(set(categories))}
         return out

@@ -96,11 +96,12 @@ def _router_name(router: Any) -> str:
 def evaluate_router(router: Any, *, pool: str = "paper5", benchmarks: str | list[str] = "all",
                     protocol: str = "cv", profile: str = "cpu", seed: int = 0, folds: int = 5,
                     options: dict[str, Any] | None = None, write: bool = False,
-                    resamples: int = 1000) -> Evaluation:
+                    resamples: int = 1000, conventions: str = "paper") -> Evaluation:
     """Evaluate ``router`` and bootstrap its intervals; writes nothing unless ``write``."""
     cfg = router if isinstance(router, EvalConfig) else EvalConfig(
         router=_router_name(router), pool=pool, benchmarks=runner.parse_benchmarks(benchmarks),
-        protocol=protocol, profile=profile, seed=seed, folds=folds, options=dict(options or {}))
+        protocol=protocol, profile=profile, seed=seed, folds=folds, options=dict(options or {}),
+        conventions=conventions)
     if isinstance(router, EvalConfig):
         cfg = replace(cfg, benchmarks=runner.parse_benchmarks(cfg.benchmarks))
     results, run = runner.evaluate_run(cfg)
@@ -113,10 +114,12 @@ def evaluate_router(router: Any, *, pool: str = "paper5", benchmarks: str | list
 
 
 def _with_intervals(ev: Evaluation, resamples: int) -> Evaluation:
-    from harness.report.bootstrap import Bootstrap, Settings, group_stats, interval
+    from harness.report.bootstrap import Settings, group_stats, interval
+    from harness.report.conventions import RulesBootstrap  # the run's own scoring rules
     from harness.report.runs import run_from_dict
 
-    stats = group_stats([run_from_dict(ev.run)], Bootstrap(Settings(resamples=resamples)))
+    boot = RulesBootstrap(Settings(resamples=resamples), ev.run.get("conventions", "paper"))
+    stats = group_stats([run_from_dict(ev.run)], boot)
     ev.intervals = {b: {"mu_o": interval(stats.draws_mu_o[b]), "mu_n": interval(stats.draws_mu_n[b])}
                     for b in stats.scored()}
     if stats.scored():

@@ -1,4 +1,4 @@
-"""Command line: ``routing-harness {data,eval,leaderboard,models,routers,cost,scalability,ablations,...}``.
+"""Command line: ``routing-harness {data,eval,leaderboard,models,routers,cost,scalability,ablations,protocols,...}``.
 
 Every user error is one line on stderr naming the file, item, model or option, with exit code 2.
 """
@@ -36,6 +36,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
     _where_results(args)
     load_all(args.router_module)
+    _benchmark_files(args)
     cfg = runner.EvalConfig(router=args.router, pool=args.pool, benchmarks=runner.parse_benchmarks(args.benchmarks),
                             protocol=args.protocol, profile=args.profile, seed=args.seed, folds=args.folds,
                             random_draws=args.random_draws, options=_options(args.option))
@@ -50,6 +51,23 @@ def cmd_eval(args: argparse.Namespace) -> None:
     avg, low, high = ev.average
     where = "nothing written (--no-write)" if args.no_write else f"wrote {config.results_dir()}"
     print(f"average mu_n: {avg:.1f} {_ci((low, high), 1)}   ({where})")
+
+
+def _benchmark_files(args: argparse.Namespace) -> None:
+    """--benchmark-file / BENCHMARK_FILE: register the files (benchmarks.custom); BENCHMARKS=all then
+    means their benchmarks, and the default pool their candidates when paper5 is not among them."""
+    from benchmarks import custom
+    from harness.core.pools import POOLS
+
+    if args.benchmark_file:  # the environment carries them to anything this command starts
+        os.environ[custom.ENV] = os.pathsep.join(filter(None, [os.environ.get(custom.ENV, ""), *args.benchmark_file]))
+    names = custom.register_env()
+    if names and args.benchmarks == "all":
+        args.benchmarks = ",".join(names)
+    models = custom.models_of([b for b in names if b in args.benchmarks.split(",")])
+    if models and args.pool == "paper5" and not set(POOLS["paper5"]) <= set(models):
+        args.pool = ",".join(models)
+        print(f"pool: the benchmark file's candidates ({args.pool}); POOL= picks others", file=sys.stderr)
 
 
 def _ci(ci: tuple[float, float] | None, digits: int) -> str:
@@ -156,6 +174,21 @@ def _settings(args: argparse.Namespace):
     return Settings(resamples=args.resamples, seed=args.bootstrap_seed)
 
 
+def cmd_protocols(args: argparse.Namespace) -> None:
+    from harness.core import runner
+    from harness.experiments import protocols
+
+    try:
+        seeds = tuple(int(x) for x in args.seeds.replace(",", " ").split())
+    except ValueError:
+        raise HarnessError(f"--seeds {args.seeds!r}: expected integers, e.g. 0,1,2") from None
+    routers = tuple(r for spec in args.routers for r in spec.replace(",", " ").split()) or protocols.DEFAULT_ROUTERS
+    settings = protocols.Settings(pool=args.pool, routers=routers, protocols=tuple(args.protocols.split(",")),
+                                  profile=args.profile, seeds=seeds, folds=args.folds, train=args.train,
+                                  benchmarks=runner.parse_benchmarks(args.benchmarks), bootstrap=_settings(args))
+    print(f"wrote {protocols.run(settings)}")
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     from harness.report import build
 
@@ -226,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--router", required=True, help="registered name, e.g. oracle, random, fixed:<model>")
     p.add_argument("--pool", default="paper5", help="pool name (paper5, paper3, paper8) or model,model,...")
     p.add_argument("--benchmarks", default="all", help="comma-separated benchmark names or 'all'")
-    p.add_argument("--protocol", default="cv", help="cv or paper (learned routers only)")
+    p.add_argument("--protocol", default="cv", help="cv, within, lobo or paper (learned routers only)")
     p.add_argument("--profile", default="cpu", help="smoke, cpu or paper (learned routers only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--folds", type=int, default=5)
@@ -239,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--results-dir", default=None, help="write into this results directory instead")
     where.add_argument("--no-write", action="store_true", help="write nothing; print the table with intervals")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the printed intervals")
+    p.add_argument("--benchmark-file", action="append", default=[], help="[NAME=]FILE: a prompt x candidate score "
+                   "table as a benchmark of your own (CSV, JSONL, Parquet; RouterBench, EmbedLLM, RouterEval layouts)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("leaderboard", help="render results/leaderboard.md from the CSV")
@@ -305,6 +340,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-train", action="store_true", help="only read existing runs (others: 'not run yet')")
     _bootstrap_args(p)
     p.set_defaults(func=cmd_ablations)
+
+    p = sub.add_parser("protocols", help="results/protocols.md: cv, within and lobo per router, skill beyond the task")
+    p.add_argument("--routers", action="append", default=[], help="rows: router or router@profile (space/comma "
+                   "list, repeatable; default: knn mlc@small routerdc lookahead_mlm task_best task_rules)")
+    p.add_argument("--protocols", default="cv,within,lobo", help="columns: some of cv, within, lobo")
+    p.add_argument("--profile", default="cpu", help="profile of routers named without @profile")
+    p.add_argument("--seeds", default="0", help="training seeds of every row")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--benchmarks", default="all", help="benchmarks of the runs it trains")
+    p.add_argument("--train", action="store_true", help="run missing cells first, one at a time (else 'not run yet')")
+    _bootstrap_args(p)
+    p.set_defaults(func=cmd_protocols)
 
     p = sub.add_parser("regrade", help="re-grade cached GSM8K/MATH (math-verify) or HumanEval/MBPP (sandbox)")
     p.add_argument("--benchmark", required=True, help="gsm8k, math, humaneval or mbpp")

@@ -29,6 +29,7 @@ LAZY_BUILTIN: dict[str, list[str]] = {
                           "lookahead_mlm_randmask", "lookahead_mlm_separate", "lookahead_mlm_startmask"],
     "routers.embedding": ["kmeans", "knn", "smoothie"],
     "routers.task_best": ["task_best"],
+    "routers.task_rules": ["task_rules"],
 }
 BUILTIN_MODULES = ["routers.reference", *LAZY_BUILTIN]
 _loaded = False

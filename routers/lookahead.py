@@ -6,8 +6,9 @@
 
 A span holds candidate t's real response tokens where they are not masked and MID_t where they
 are: MID_t *is* the mask token (one per candidate; by default the backbone's unused vocabulary
-entries ``[unused0]``...). Span positions restart after the query for every candidate (the released
-SDPA path; ``span_positions=straight`` numbers them straight through). L_resp is the cross-entropy
+entries ``[unused0]``..., their rows drawn apart first: ``mid_init``). Span positions are numbered
+straight through, as the released training does (``span_positions=restart`` starts every span right
+after the query, the released SDPA path and this module's default before). L_resp is the cross-entropy
 of the masked tokens of the first m response tokens, all candidates jointly; the routing head reads
 the [CLS] state (dense, GELU, LayerNorm, dropout, Linear(d, T)) with BCE on the binary labels.
 Curriculum: a span masks max(floor(len(y_t) * rate), 1) tokens from its end, rate growing linearly
@@ -189,7 +190,19 @@ class LookaheadMLM(TorchRouter):
         self.tokenizer = load_tokenizer(s["backbone"])
         torch.manual_seed(self.ctx.seed)
         self.model = MLMRouterModel(s["backbone"], len(self.models), s["separate"], s.get("packed", True))
+        self._check_positions()
         self.mid_ids = self._mid_token_ids()
+
+    def _check_positions(self) -> None:
+        """Straight span positions must fit the backbone's position table (MiniLM: 512)."""
+        s, t = self.settings, len(self.models)
+        spans = s["span"] + 2 if s["separate"] else (t * (s["span"] + 1) if s["span_positions"] == "straight"
+                                                      else s["span"] + 1)
+        limit = self.model.mlm.config.max_position_embeddings
+        if s["max_query_len"] + spans > limit:
+            raise HarnessError(f"lookahead_mlm: max_query_len {s['max_query_len']} + {spans} span positions "
+                               f"({t} candidates, span={s['span']}, span_positions={s['span_positions']}) exceed "
+                               f"the backbone's {limit} positions; lower max_query_len or span")
 
     def _mid_token_ids(self) -> list[int]:
         """MID_t: the backbone's unused vocabulary entries when it has them, else new special tokens.
@@ -343,8 +356,10 @@ _variant("lookahead_mlm_separate", separate=True)
 # ------------------------------------------------------------------------------------------------
 def freeze_below(lm: nn.Module, train_layers: int) -> None:
     """Train only the top ``train_layers`` decoder layers, the final norm and the heads: the
-    embeddings (tied to the LM head) and the lower layers keep their pretrained weights, so the
-    backward pass stops at the first trained layer."""
+    embeddings (tied to the LM head; the MID rows stay as drawn apart) and the lower layers keep
+    their pretrained weights, so the backward pass stops at the first trained layer. This keeps the
+    pretrained LM whole (response loss ~3.5-4 nats at the start) at a cpu budget; a cut to the first
+    layers (``num_layers``) instead starts worse than uniform."""
     layers = lm.model.layers
     for module in [lm.model.embed_tokens, *layers[:max(0, len(layers) - train_layers)]]:
         for p in module.parameters():
@@ -400,8 +415,16 @@ class LookaheadCLM(TorchRouter):
         return tokenized_examples(self.tokenizer, data, train, self.settings["max_query_len"],
                                   self.settings["max_response_len"])
 
-    def lam(self, progress: float) -> float:
-        return float(self.settings["lam"])
+    def joint_fits(self, examples: Sequence[Example], with_responses: bool) -> bool:
+        """Whether the joint pass's dense (n, 1, W, W) mask stays under ``joint_mask_mb``; past it the
+        batch runs as T separate sequences (same states and losses, the query encoded T times). At the
+        paper's 2048-token responses the mask alone is ~0.6 GB per item."""
+        cap = self.settings.get("joint_mask_mb")
+        if not cap:
+            return True
+        width = max(len(e.features["query"]) + len(self.mid_ids)
+                    + (sum(len(r) for r in e.features["responses"]) if with_responses else 0) for e in examples)
+        return len(examples) * width * width * 4 / 2**20 <= cap
 
     def collate(self, examples: Sequence[Example], train: bool) -> dict[str, Any]:
         return {"examples": list(examples), "train": train}
@@ -469,8 +492,8 @@ class LookaheadCLM(TorchRouter):
 
     def loss(self, model, batch, progress):
         examples = batch["examples"]
-        represent = (self.joint_representations if self.settings["clm_training"] == "joint"
-                     else self.separate_representations)
+        joint = self.settings["clm_training"] == "joint" and self.joint_fits(examples, True)
+        represent = self.joint_representations if joint else self.separate_representations
         r, hidden, spans = represent(model, examples, with_responses=True)
         logits = model.scorer(r).squeeze(-1)
         labels = torch.tensor(np.stack([e.features["labels"] for e in examples]), device=logits.device)
@@ -482,8 +505,8 @@ class LookaheadCLM(TorchRouter):
                 rows.append(row)
                 cols.append(mid_pos + j)
                 targets.append(token)
-        lam = self.lam(progress)
-        if not (targets and self.settings["lam"]):
+        lam = self.settings["lam"]
+        if not (targets and lam):
             return routing, {"routing": routing.detach()}
         dev = hidden.device
         token_logits = model.lm.lm_head(hidden[torch.tensor(rows, device=dev), torch.tensor(cols, device=dev)])
@@ -492,7 +515,7 @@ class LookaheadCLM(TorchRouter):
 
     def scores(self, model, batch):
         examples = batch["examples"]
-        if self.settings["clm_inference"] == "separate":
+        if self.settings["clm_inference"] == "separate" or not self.joint_fits(examples, False):
             r, _, _ = self.separate_representations(model, examples, with_responses=False)
         else:
             r, _, _ = self.joint_representations(model, examples)

@@ -5,6 +5,8 @@
   5-fold cv run on this machine): at most 250 training items per benchmark, 1 epoch, query cap 64.
 - ``cpu``: the default here: the offline backbones, sized so a full 5-fold cv run fits the
   2-core machine (see README, "CPU profile").
+- ``gpu``: the offline backbones at the paper's budget where they allow it (all layers, m = 64, the
+  paper's epochs, batch 64, lr 5e-5), bf16 autocast and TF32: ``make gpu-budget`` on one GPU.
 - ``paper``: the paper's backbones and hyperparameters (needs a GPU and the hub).
 
 ``packed`` (all profiles): BERT-family backbones run padding-free (routers/packing.py), same
@@ -85,16 +87,21 @@ _FAMILY: dict[str, dict[str, dict[str, Any]]] = {
     },
     "lookahead_clm": {
         "smoke": dict(backbone="tiny-llama", lam=0.5, max_response_len=8, num_layers=None),
-        "small": dict(backbone="smollm2-135m-instruct-gguf", lam=0.5, max_response_len=8, num_layers=4,
-                      batch_size=8),
-        # cpu: training then ran T sequences per item, so the 60-minute goal ruled: bench probes put 6
-        # layers, query 96, response 32 at ~169 min and 4 layers, query 64, response 16 at ~77 (beside a
-        # paused run); with a cap of 600 items per benchmark an idle-machine probe says ~59; measured 60.2
-        # and 64 min (mid_init=sampled). Under-trained at this size: two of five folds peak at the last step.
-        # Training is now one pass per item (clm_training=joint), 1.5x the samples/s at T=3.
-        "cpu": dict(backbone="smollm2-135m-instruct-gguf", lam=0.5, max_query_len=64, max_response_len=16,
-                    num_layers=4, epochs=1, batch_size=8, cap_per_benchmark=600),
-        "paper": dict(backbone="smollm2-135m", lam=0.5, max_response_len=2048, num_layers=None, epochs=2),
+        # small and cpu: all 30 layers, the top 4 trained (train_layers), responses cut to 8 tokens. The
+        # earlier setup kept the first 4 layers (num_layers=4): its response loss started at ~18 nats,
+        # worse than uniform (10.8), its gradient drowned routing's and the known-answer check failed
+        # (results/diagnostics.md). A step now costs ~3.5x the 4-layer one (bench probes side by side,
+        # loaded machine), so cpu caps 200 items per benchmark (was 600): ~100 min estimated, not run.
+        "small": dict(backbone="smollm2-135m-instruct-gguf", lam=0.5, max_response_len=8, num_layers=None,
+                      train_layers=4, batch_size=8),
+        "cpu": dict(backbone="smollm2-135m-instruct-gguf", lam=0.5, max_query_len=64, max_response_len=8,
+                    num_layers=None, train_layers=4, epochs=1, batch_size=8, cap_per_benchmark=200),
+        # gpu: every layer trained, the paper's epochs, batch and lr; responses cut to 64 tokens (as the
+        # MLM's m) and the joint pass's dense mask capped (joint_mask_mb; past it, separate sequences)
+        "gpu": dict(backbone="smollm2-135m-instruct-gguf", lam=0.5, max_query_len=256, max_response_len=64,
+                    num_layers=None, train_layers=None, epochs=2, joint_mask_mb=2048),
+        "paper": dict(backbone="smollm2-135m", lam=0.5, max_response_len=2048, num_layers=None, epochs=2,
+                      joint_mask_mb=4096),
     },
 }
 

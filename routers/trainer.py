@@ -175,7 +175,7 @@ class LossModule(torch.nn.Module):
 
     def forward(self, batch: Batch, progress: float, weight: float = 1.0):
         loss, parts = split_loss(self.loss_fn(self.model, batch, progress))
-        return loss * weight, parts
+        return loss * weight, parts or {"routing": loss.detach()}  # a loss without parts is all routing
 
 
 def split_loss(out: Any) -> tuple[torch.Tensor, dict[str, Any]]:

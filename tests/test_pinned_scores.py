@@ -99,7 +99,7 @@ def test_references_and_mu_n_are_the_pinned_figures(bench):
 
 
 def test_arena_hard_battles_and_yi_win_rate():
-    """Yi's 44.09 with 3 battles per strong verdict (with 4 it would be about 49.7)."""
+    """Yi's 44.09 with 3 battles per strong verdict (counted as 1 battle it would be 49.70)."""
     data = store.load("arenahard", PAPER5)
     for j, model in enumerate(PAPER5):
         wins, losses, ties = battle_counts(data.routed("game1", data.fixed_choice(j)),

@@ -17,7 +17,7 @@ FAST = ["mtbench", "gsm8k", "humaneval"]
 DOCUMENTED_COLUMNS = (
     "router, pool, protocol, profile, seed, benchmark, metric, score, normalized, ci_low, ci_high, n_items, "
     "n_dropped, gflops, gflops_dense, latency_ms, latency_p95_ms, router_params, activated_params_b, commit, "
-    "data_manifest, created, run_file").split(", ")
+    "data_manifest, created, run_file, conventions, usd_total, usd_per_item").split(", ")
 
 
 def _rows(results_dir):

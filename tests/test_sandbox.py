@@ -423,3 +423,18 @@ def _enc(value) -> bytearray:
     out = bytearray()
     wire.encode(value, out, None)
     return out
+
+
+def test_one_text_programs_are_split_by_their_benchmark_test():
+    # importers hand over one text; only a known benchmark test at its end makes it gradable
+    from harness.grading import programs, regrade
+
+    problem = programs.humaneval_problem("HumanEval/32")
+    text = regrade.humaneval_program("HumanEval/32", "    return 0.0\n")
+    assert programs.split_source(text) == (problem["prompt"] + "    return 0.0\n", programs.humaneval_test(problem))
+    gold = programs.mbpp_golds()["0"]
+    assert programs.split_source("def remove_Occ(s, c):\n    return s\n" + "\n" + gold) == \
+        ("def remove_Occ(s, c):\n    return s\n\n", gold.strip("\n") + "\n")
+    # no benchmark test: not run, so a program cannot pass by merely running to its end
+    assert regrade.run_programs(["def f():\n    return 1\nassert f() == 1\n"], use_cache=False) == \
+        [(False, regrade.NO_TEST)]

@@ -1,6 +1,7 @@
 """Small rules worked out by hand: the average of mu_n, the bootstrap's resamples, intervals and seed
-draws, the cv folds, the binary label threshold, and how the leaderboard keys and merges rows.
-Each pins a rule whose fault the end-to-end tests would not see (found by tests/mutation)."""
+draws, the cv folds and what each fold trains on, the binary label threshold, and how the leaderboard
+keys and merges rows. Each pins a rule whose fault the end-to-end tests would not see (found by
+tests/mutation)."""
 from __future__ import annotations
 
 import math
@@ -10,8 +11,9 @@ import pytest
 
 from harness.core import leaderboard
 from harness.core.normalize import average, normalized
-from harness.core.protocols import cv_folds
+from harness.core.protocols import cross_validate, cv_folds
 from harness.report import bootstrap as stats
+from routers.base import Router, RouterContext, RoutingData
 from routers.labels import binary_labels
 
 
@@ -86,3 +88,30 @@ def test_rows_are_keyed_by_profile_and_rerun_scores_keep_cost_columns(results_di
     assert set(rows) == {"cpu", "small"}  # another profile is another row, never replaced
     assert rows["small"]["score"] == "2.0"
     assert (rows["cpu"]["score"], rows["cpu"]["gflops"], rows["cpu"]["latency_ms"]) == ("4.0", "2.5", "3.0")
+
+
+class _FitRecorder(Router):
+    """Learns nothing; remembers the uids of every training set it is given."""
+
+    learns = True
+    fits: list[set[str]] = []
+
+    def fit(self, train, valid=None) -> None:
+        _FitRecorder.fits.append(set(train.uids))
+
+    def predict(self, items) -> np.ndarray:
+        return np.zeros((len(items), len(self.models)))
+
+
+def test_cv_fits_each_fold_on_exactly_the_other_folds(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path))  # no cached folds: every fold fits
+    benchmarks = ["a"] * 9 + ["b"] * 6
+    data = RoutingData(uids=[f"{b}/{i}" for i, b in enumerate(benchmarks)], benchmarks=benchmarks,
+                       prompts=[f"p{i}" for i in range(len(benchmarks))], models=["x", "y"],
+                       scores=np.random.default_rng(0).random((len(benchmarks), 2)))
+    _FitRecorder.fits = []
+    _, folds, _ = cross_validate(lambda: _FitRecorder(RouterContext(models=["x", "y"])), "fit_recorder", data,
+                                 3, 0, progress=False)
+    assert len(_FitRecorder.fits) == 3
+    for fold, seen in enumerate(_FitRecorder.fits):
+        assert seen == {u for u, f in zip(data.uids, folds) if f != fold}, fold

@@ -17,6 +17,7 @@ import importlib.util
 import inspect
 import re
 import sys
+import time
 import types
 from pathlib import Path
 from typing import Iterable
@@ -106,7 +107,11 @@ _SEEN: dict[tuple[Path, ...], tuple[tuple, str]] = {}  # roots -> (stat of every
 
 
 def _stats(paths: Iterable[Path]) -> tuple:
-    return tuple((p, p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    out = []
+    for p in paths:
+        st = p.stat()
+        out.append((p, st.st_mtime_ns, st.st_size))
+    return tuple(out)
 
 
 def _files_digest(files: tuple[Path, ...]) -> str:
@@ -152,10 +157,29 @@ def _source_file(obj: object) -> Path | None:
     return Path(file) if file and Path(file).exists() else None
 
 
+_RECENT: dict[tuple, tuple[float, str]] = {}  # objects -> (when checked, digest)
+RECHECK_SECONDS = 2.0  # a tight loop (the bootstrap keys thousands of draws) re-stats the files at most this often
+
+
 def code_fingerprint(*objects: object) -> str:
     """A short hash of the code behind ``objects``: module names (``"harness.report.bootstrap"``),
     modules, classes or functions (their module's file), or file paths; each with every project
     module it imports."""
+    try:
+        recent = _RECENT.get(objects)
+    except TypeError:  # unhashable: no fast path
+        recent = None
+    if recent is not None and time.monotonic() - recent[0] < RECHECK_SECONDS:
+        return recent[1]
+    digest = _fingerprint(objects)
+    try:
+        _RECENT[objects] = (time.monotonic(), digest)
+    except TypeError:
+        pass
+    return digest
+
+
+def _fingerprint(objects: tuple) -> str:
     files, extra = [], []
     for obj in objects:
         file = _source_file(obj)

@@ -16,7 +16,7 @@ COLUMNS = [
     "router", "pool", "protocol", "profile", "seed", "benchmark", "metric", "score", "normalized",
     "ci_low", "ci_high", "n_items", "n_dropped", "gflops", "gflops_dense", "latency_ms",
     "latency_p95_ms", "router_params", "activated_params_b", "commit", "data_manifest", "created",
-    "run_file",
+    "run_file", "conventions", "usd_total", "usd_per_item",  # scoring rules; dollars (routing-harness costcurve)
 ]
 KEY = ("router", "pool", "protocol", "profile", "benchmark")
 

@@ -63,4 +63,8 @@ def candidate_files(benchmarks: list[str], models: list[str]) -> dict[str, str]:
                 rel = str(path.relative_to(root))
                 if rel not in known:
                     out[rel] = _sha256(str(path))
+    for model in models:  # the import's record (source hashes, format): harness.grading.import_record
+        record = root / "imports" / f"{model}.json"
+        if record.is_file():
+            out[str(record.relative_to(root))] = _sha256(str(record))
     return out

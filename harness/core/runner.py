@@ -13,7 +13,7 @@ import numpy as np
 
 from benchmarks import PAPER_BENCHMARKS, get_benchmark
 from benchmarks.base import BenchmarkData
-from harness.core import config, leaderboard, protocols, provenance, run_checks, run_costs, run_merge, store
+from harness.core import config, conventions, leaderboard, protocols, provenance, run_checks, run_costs, run_merge, store
 from harness.core import scores as score_cache
 from harness.core.errors import HarnessError
 from harness.core.io import read_json, sigterm_deferred
@@ -35,6 +35,7 @@ class EvalConfig:
     folds: int = 5
     random_draws: int = 0  # >0: also a seeded Monte-Carlo estimate of the random router
     options: dict[str, Any] = field(default_factory=dict)
+    conventions: str = "paper"  # scoring rules: paper or official (harness.core.conventions)
 
 
 @dataclass
@@ -73,12 +74,13 @@ def routing_data(datas: dict[str, BenchmarkData], models: list[str]) -> RoutingD
 
 
 @lru_cache(maxsize=64)
-def references(benchmark: str, models: tuple[str, ...]) -> dict[str, Any]:
+def references(benchmark: str, models: tuple[str, ...], rules: str = "paper") -> dict[str, Any]:
     """Each candidate's own metric, their mean (random) and the oracle's, for one pool."""
     data = store.load(benchmark, list(models))
     adapter = get_benchmark(benchmark)
-    fixed = {m: score_cache.score(adapter, data, data.fixed_choice(j), detail=False)["score"] for j, m in enumerate(models)}
-    oracle = score_cache.score(adapter, data, data.oracle_choice(), detail=False)["score"]
+    fixed = {m: conventions.score(adapter, data, data.fixed_choice(j), rules, detail=False)["score"]
+             for j, m in enumerate(models)}
+    oracle = conventions.score(adapter, data, conventions.oracle_choice(adapter, data, rules), rules, detail=False)["score"]
     return {"fixed": fixed, "random": float(np.mean(list(fixed.values()))), "oracle": oracle}
 
 
@@ -89,23 +91,54 @@ def _route(router: Router, cfg: EvalConfig, data: RoutingData) -> tuple[np.ndarr
     if not router.learns:
         shown = data if router.uses_test_labels else data.queries(benchmark_label=router.uses_benchmark_label)
         return protocols.check_scores(router.predict(shown), n, t, cfg.router), {}
-    if cfg.protocol == "cv":
+    if cfg.protocol in protocols.FOLD_PROTOCOLS:  # cv, within, lobo (harness.core.protocols)
+        if cfg.protocol == "lobo" and router.uses_benchmark_label:
+            raise HarnessError(f"router '{cfg.router}' routes by the benchmark's name, and lobo's held-out benchmark "
+                               "is never in training; lobo's reference is the best single model on the training "
+                               "benchmarks, recorded in every lobo run")
         ctx = lambda: RouterContext(models=data.models, seed=cfg.seed, profile=cfg.profile,  # noqa: E731
                                     options=dict(cfg.options))
         make = lambda: run_checks.guard(build_router(cfg.router, ctx()), cfg.router)  # noqa: E731
-        scores, folds, summaries = protocols.cross_validate(make, cfg.router, data, cfg.folds, cfg.seed)
-        return scores, {"folds": cfg.folds, "fold_sizes": np.bincount(folds).tolist(), "training": summaries}
+        return protocols.route_folds(make, cfg.router, data, cfg.protocol, cfg.folds, cfg.seed)
     if cfg.protocol == "paper":
+        from benchmarks import custom
         from harness.core import training_sets
 
-        sets = training_sets.load(data.models)
+        # a benchmark file's own train/val split, else the cache's train/ sets
+        sets = custom.training_data(list(dict.fromkeys(data.benchmarks)), data.models) or training_sets.load(data.models)
         router.fit(sets.train, sets.valid)
         info = {"training_sets": sets.used, "missing_training_sets": sets.missing, "partial": sets.partial,
-                "n_train": len(sets.train), "n_valid": len(sets.valid),
+                "n_train": len(sets.train), "n_valid": len(sets.valid) if sets.valid is not None else 0,
                 "training": [getattr(router, "training_summary", dict)()]}
         return protocols.check_scores(router.predict(data.queries(benchmark_label=router.uses_benchmark_label)),
                                        n, t, cfg.router), info
     raise HarnessError(f"protocol '{cfg.protocol}' is not available for router '{cfg.router}'")
+
+
+def _reference(adapter, data: BenchmarkData, choice: np.ndarray, refs: dict[str, Any]) -> dict[str, Any]:
+    """The protocol's single-model reference on one benchmark: its per-item choice (the best single
+    model of the fold's training items) and its score, for the skill figures of the reports."""
+    score = float(score_cache.score(adapter, data, choice, detail=False)["score"])
+    return {"choice": choice.tolist(), "score": score, "normalized": normalized(score, refs["random"], refs["oracle"]),
+            "rule": protocols.REFERENCE_RULE}
+
+
+def _benchmark_files(benchmarks: list[str]) -> dict[str, Any]:
+    """Benchmark files of one's own behind the run (path and sha256), so a report can re-load them."""
+    from benchmarks import custom
+
+    files = custom.files_of(benchmarks)
+    return {"benchmark_files": files} if files else {}
+
+
+def _scores_record(router: Router, block: np.ndarray) -> dict[str, Any]:
+    """The router's scores (5 significant digits), kept for the cost-quality sweep of
+    harness.report.curves; reference routers (oracle, random, fixed) return no scores worth keeping."""
+    from routers.reference import ReferenceRouter
+
+    if isinstance(router, ReferenceRouter):
+        return {}
+    return {"scores": [[float(f"{v:.5g}") for v in row] for row in block]}
 
 
 def profile_label(cfg: EvalConfig) -> str:
@@ -140,6 +173,7 @@ def evaluate_run(cfg: EvalConfig) -> tuple[list[BenchmarkResult], dict[str, Any]
     """The results and the run record (per-item ids and choices, references, config, provenance),
     written nowhere."""
     protocols.check_protocol(cfg.protocol)
+    rules = conventions.check(cfg.conventions)
     pool_label, models = resolve_pool(cfg.pool)
     benchmarks = parse_benchmarks(cfg.benchmarks)
     router = build_router(cfg.router, RouterContext(models=models, seed=cfg.seed, profile=cfg.profile,
@@ -157,6 +191,7 @@ def evaluate_run(cfg: EvalConfig) -> tuple[list[BenchmarkResult], dict[str, Any]
     if router.learns:
         print(expected_duration(cfg.router, pool_label, cfg.protocol, profile), file=sys.stderr)
     scores, route_info = _route(router, cfg, pooled)
+    reference = route_info.pop("reference_choice", None)  # within, lobo: each item's single-model reference
     if route_info.get("partial"):
         protocol = "paper-partial"  # trained without some of the paper's training sets: say so in every row
     choice_all = np.argmax(scores, axis=1)
@@ -168,16 +203,17 @@ def evaluate_run(cfg: EvalConfig) -> tuple[list[BenchmarkResult], dict[str, Any]
         adapter = get_benchmark(name)
         choice = choice_all[offset:offset + data.n_items]
         offset += data.n_items
-        refs = references(name, tuple(models))
+        refs = references(name, tuple(models), rules)
         if router.expected_over_candidates:
             details: dict[str, Any] = {"score": refs["random"], "estimate": "mean of the candidates' metrics"}
             if cfg.random_draws > 0:
                 draws = [adapter.score(data, np.random.default_rng([cfg.seed, d]).integers(
-                    0, len(models), data.n_items), detail=False)["score"] for d in range(cfg.random_draws)]
+                    0, len(models), data.n_items), detail=False, **conventions.options(adapter, rules))["score"]
+                    for d in range(cfg.random_draws)]
                 details.update(mc_mean=float(np.mean(draws)), mc_std=float(np.std(draws, ddof=1)),
                                mc_draws=cfg.random_draws)
         else:
-            details = score_cache.score(adapter, data, choice, seed=cfg.seed)
+            details = conventions.score(adapter, data, choice, rules, seed=cfg.seed)
         score = float(details.pop("score"))
         result = BenchmarkResult(
             benchmark=name, metric=adapter.metric, score=score,
@@ -187,9 +223,11 @@ def evaluate_run(cfg: EvalConfig) -> tuple[list[BenchmarkResult], dict[str, Any]
         results.append(result)
         run_benchmarks[name] = {
             **asdict(result), "fixed": refs["fixed"], "dropped": data.dropped, "ids": data.ids,
-            "choice": choice.tolist(),
+            "choice": choice.tolist(), **_scores_record(router, scores[offset - data.n_items:offset]),
             "routing_share": {m: float(np.mean(choice == j)) for j, m in enumerate(models)},
         }
+        if reference is not None:
+            run_benchmarks[name]["reference"] = _reference(adapter, data, reference[offset - data.n_items:offset], refs)
         if data.dropped:
             print(f"{name}: {len(data.dropped)} item(s) dropped (not answered by every candidate); "
                   f"{data.n_items} scored", file=sys.stderr)
@@ -198,9 +236,11 @@ def evaluate_run(cfg: EvalConfig) -> tuple[list[BenchmarkResult], dict[str, Any]
         "router": cfg.router, "pool": pool_label, "models": models, "protocol": protocol,
         "profile": profile, "seed": cfg.seed, "config": asdict(cfg), "router_config": router.config(),
         "routing": route_info, "provenance": {**provenance.stamp(), **provenance.code_stamp(type(router)),
-                       "candidate_files": provenance.candidate_files(benchmarks, models)},
+                       "candidate_files": provenance.candidate_files(benchmarks, models),
+                       **_benchmark_files(benchmarks)},
         "seconds": round(elapsed, 2), "average_normalized": average([r.normalized for r in results]),
-        "expected_over_candidates": router.expected_over_candidates, "benchmarks": run_benchmarks,
+        "expected_over_candidates": router.expected_over_candidates, "conventions": rules,
+        "benchmarks": run_benchmarks,
     }
     return results, run
 
@@ -224,7 +264,8 @@ def publish(run: dict[str, Any], results: list[BenchmarkResult]) -> str:
          "seed": run["seed"], "benchmark": r.benchmark, "metric": r.metric, "score": round(r.score, 4),
          "normalized": round(r.normalized, 4), "ci_low": _round(r.details.get("ci_low")),
          "ci_high": _round(r.details.get("ci_high")), "n_items": r.n_items, "n_dropped": r.n_dropped,
-         "run_file": run_file, **costs.get(r.benchmark, {}), **stamp}
+         "run_file": run_file, **costs.get(r.benchmark, {}), **stamp,
+         "conventions": run.get("conventions", "paper"), "usd_total": None, "usd_per_item": None}  # $: costcurve
         for r in results
     ]
     leaderboard.update(rows)

@@ -134,3 +134,4 @@ def load(benchmark: str, models: Sequence[str]) -> BenchmarkData:
 
 def clear_memo() -> None:
     _memo.clear()
+    _data_keys.clear()  # their keys name what the memo held (a re-read benchmark file gets new ones)

@@ -158,9 +158,6 @@ def _fail(code: int, message: str = "") -> None:
 
 def run_candidate(source: str, path: str, cfg: dict) -> None:
     """Exit 1 = the model's code raised, 3 = it called exit, 0 = the checker closed the pipe."""
-    import io  # noqa: F401 - imported before the model's code could shadow them with its files
-    import pickle  # noqa: F401
-
     sys.path[0] = os.getcwd()  # as for `python program.py`: its own directory first
     sys.path.extend(p for p in cfg.get("site_dirs", []) if p not in sys.path)
     namespace = {"__name__": "__main__", "__file__": path, "__builtins__": builtins}

@@ -13,40 +13,36 @@ from benchmarks._fields import Seen, at_item, at_line, numbered_jsonl, record
 from benchmarks.alpacaeval import AlpacaEval
 from benchmarks.arenahard import ArenaHard
 from benchmarks.mtbench import MTBench
-from harness.grading.staging import JUDGE_ALPACA, JUDGE_ARENA, JUDGE_MTBENCH, Staging, _need, _one, _read_any, _write_plain
+from harness.grading.staging import (JUDGE_ALPACA, JUDGE_ARENA, JUDGE_MTBENCH, Staging, _need, _one, _read_any,
+                                     _write_plain, check_missing)
 
 
 # ---------------------------------------------------------------------------------------------
 # alpaca_eval
 
-def import_alpaca_eval(path: Path, model: str, *, source: str | None = None, force: bool = False) -> list[Path]:
-    """``path``: alpaca_eval's results/<model> folder (or results/ with SOURCE=)."""
-    folder = path
-    if not (folder / "model_outputs.json").exists() and not list(folder.glob("*/annotations.json*")):
-        folder = _one([p for p in path.iterdir() if p.is_dir()], "model folder", path, source)
-    ann_files = sorted(folder.glob(f"{JUDGE_ALPACA}/annotations.json*")) or sorted(folder.glob("*/annotations.json*"))
-    if not ann_files:
-        raise HarnessError(f"{folder}: no <annotator>/annotations.json; judge the outputs first "
-                           "(harness.grading.judge.judge_alpacaeval) or run alpaca_eval")
-    if JUDGE_ALPACA not in str(ann_files[0]):
-        print(f"import: warning: annotations by {ann_files[0].parent.name}, not {JUDGE_ALPACA}; "
-              "win rates are not comparable with the cache's")
-    rows = _read_list(ann_files[0], "annotations")
+def import_alpaca_eval(path: Path, model: str, *, source: str | None = None, force: bool = False,
+                       allow_missing: int = 0) -> list[Path]:
+    """``path``: alpaca_eval's results/<model> folder (or results/ with SOURCE=), or the
+    ``<annotator>/annotations.json`` file itself. Up to ``allow_missing`` instructions without an
+    annotation are left out (alpaca_eval scores what was annotated; pools naming the model drop them)."""
+    folder, ann_file = _alpaca_files(path, source)
+    rows = _read_list(ann_file, "annotations")
     st = Staging("alpacaeval", model, force)
     order = {p: i for i, p in enumerate(st.items.prompts)}
     placed: list[dict | None] = [None] * len(order)
     seen = Seen("annotation")
     for i, row in enumerate(rows):
-        where = at_item(ann_files[0], i)
+        where = at_item(ann_file, i)
         inst, _, _ = AlpacaEval.annotation(row, where)  # the adapter's own field checks, on the user's file
         if inst not in order:
             raise HarnessError(f"{where}: instruction is not one of AlpacaEval's 805")
         seen.add(order[inst], where, f"AlpacaEval item {order[inst]} (same instruction)")
         placed[order[inst]] = dict(row, generator_2=st.model)
     missing = [i for i, r in enumerate(placed) if r is None]
-    if missing:
-        raise HarnessError(f"{ann_files[0]}: {len(missing)} of 805 instructions have no annotation "
-                           f"(first: item {missing[0]}); the LC win rate needs all of them")
+    check_missing(ann_file, [f"item {i}" for i in missing], len(placed), allow_missing, "annotation")
+    for i in missing:  # a placeholder the adapter skips: the item leaves every pool naming the model
+        placed[i] = {"instruction": st.items.prompts[i], "output_2": "", "generator_2": st.model,
+                     "preference": None, "omitted": True}
     write_json_gz(st.path(), placed)
     outputs = folder / "model_outputs.json"
     outs = _read_list(outputs, "model outputs") if outputs.exists() else \
@@ -55,6 +51,30 @@ def import_alpaca_eval(path: Path, model: str, *, source: str | None = None, for
     write_json_gz(staged_outputs, [dict(record(o, at_item(outputs, i)), generator=st.model) for i, o in enumerate(outs)])
     st.extra.append(staged_outputs)  # moved with the annotations, or not at all
     return st.commit()
+
+
+def _alpaca_files(path: Path, source: str | None) -> tuple[Path, Path]:
+    """(the results/<model> folder, its annotations file) from what the user named: that folder,
+    results/ (SOURCE= picks the model), the annotations file, or model_outputs.json."""
+    if path.is_file():
+        name = path.name.removesuffix(".gz")
+        if name == "annotations.json":
+            return path.parent.parent, path
+        if name != "model_outputs.json":
+            raise HarnessError(f"{path}: pass alpaca_eval's results/<model> folder (model_outputs.json and "
+                               "<annotator>/annotations.json) or its annotations.json")
+        path = path.parent
+    folder = path
+    if not (folder / "model_outputs.json").exists() and not list(folder.glob("*/annotations.json*")):
+        folder = _one([p for p in path.iterdir() if p.is_dir()], "model folder", path, source)
+    ann_files = sorted(folder.glob(f"{JUDGE_ALPACA}/annotations.json*")) or sorted(folder.glob("*/annotations.json*"))
+    if not ann_files:
+        raise HarnessError(f"{folder}: no <annotator>/annotations.json; judge the outputs first "
+                           "(routing-harness judge --benchmark alpacaeval) or run alpaca_eval")
+    if JUDGE_ALPACA not in str(ann_files[0]):
+        print(f"import: warning: annotations by {ann_files[0].parent.name}, not {JUDGE_ALPACA}; "
+              "win rates are not comparable with the cache's")
+    return folder, ann_files[0]
 
 
 def _read_list(path: Path, what: str) -> list:

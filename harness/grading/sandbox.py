@@ -244,6 +244,8 @@ class Sandbox:
                 pass  # it died before reading: its exit status says why
         try:
             timed_out = not self._wait(procs, uid)
+            if not timed_out and procs["candidate"].returncode is None:  # not reaped yet
+                wait_any([procs["candidate"]], 1.0)  # it sees end-of-file and exits by itself
         finally:
             self._stop(procs["checker"], uid + 1)
             self._stop(procs["candidate"], uid)
@@ -297,7 +299,8 @@ class Sandbox:
         text = "\n".join(texts[r].rstrip() for r in order if texts[r].strip())[-self.limits.output_chars:]
         if timed_out:
             return Outcome("timeout", rc, seconds, text)
-        if rc == ISOLATION_FAILED or (cand_rc == ISOLATION_FAILED and "sandbox isolation failed" in texts["candidate"]):
+        if rc == ISOLATION_FAILED or (cand_rc == ISOLATION_FAILED
+                                      and "sandbox isolation failed" in texts["candidate"]):
             return Outcome("isolation_failed", rc, seconds, text)
         return Outcome("passed" if rc == 0 else "failed", rc, seconds, text)
 

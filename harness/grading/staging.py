@@ -68,6 +68,18 @@ def _one(paths: list[Path], what: str, where: Path, prefer: str | None = None) -
     return paths[0]
 
 
+def check_missing(path: Path, missing: list[str], total: int, allow_missing: int, what: str) -> None:
+    """Refuse an import lacking more items than ``--allow-missing`` lets drop; say what the drop does."""
+    if len(missing) > allow_missing:
+        allowed = f" (--allow-missing {allow_missing})" if allow_missing else ""
+        raise HarnessError(f"{path}: no {what} for {len(missing)} items (first: {missing[0]}) of the {total}{allowed}; "
+                           f"pass --allow-missing {len(missing)} to import without them (pools naming this "
+                           "model then drop them, counted in n_dropped)")
+    if missing:
+        print(f"import: {len(missing)} of {total} items have no {what} ({', '.join(missing[:5])}"
+              f"{', ...' if len(missing) > 5 else ''}); left out: pools naming this model drop them (n_dropped)")
+
+
 def _items(benchmark: str):
     from benchmarks import get_benchmark
     from harness.core import data, store

@@ -20,6 +20,7 @@ from harness.core.io import atomic_write_text
 from harness.core.pools import MODEL_PARAMS_B
 from harness.report.bootstrap import GroupStats, Settings, compare, interval
 from harness.report.runs import GroupKey
+from harness.report import skill
 from harness.report.ranking import display_groups, fmt_ci, fmt_p, tie_marks
 
 PROPORTION_BENCHMARKS = ["gsm8k", "math", "humaneval", "mbpp"]  # the paper's routing-proportion figure
@@ -278,6 +279,7 @@ def analysis_markdown(stats: dict[GroupKey, GroupStats], settings: Settings,
     lines += win_tie_loss_section(stats, default_pairs(stats) if pairs is None else pairs)
     lines += cost_section(stats)
     lines += comparisons_section(stats, settings)
+    lines += skill.markdown(stats, settings)  # each learned router against its protocol's reference
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from harness.core.errors import HarnessError
 from harness.core.io import atomic_write_text
 from harness.core.leaderboard import read_rows
 from harness.core.pools import POOLS
-from harness.report import ranking
+from harness.report import ranking, skill
 
 REFERENCE_ORDER = ["random", "oracle"]
 
@@ -38,6 +38,7 @@ def render(path: Path | None = None) -> str:
     """Write leaderboard.md: per pool and protocol, mu_o / mu_n per benchmark and the average mu_n."""
     rows = read_rows()
     annotations = _annotations()  # bootstrap intervals and tie marks, from the run files
+    skill_rows = _skills(annotations)  # learned routers against their protocol's single-model reference
     groups: dict[tuple[str, str], dict[tuple[str, str], dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
     references: dict[str, dict[tuple[str, str], dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
     for row in rows:
@@ -96,6 +97,8 @@ def render(path: Path | None = None) -> str:
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
         lines += annotations.section(pool, protocol) if annotations else []
+        lines += skill.section(skill_rows.get((pool, protocol), []), protocol, annotations.settings.resamples) \
+            if annotations else []
     text = "\n".join(lines)
     atomic_write_text(path or md_path(), text)
     return text
@@ -108,6 +111,15 @@ def _annotations() -> ranking.LeaderboardAnnotations | None:
     except HarnessError as exc:
         print(f"leaderboard: no intervals ({exc})", file=sys.stderr)
         return None
+
+
+def _skills(annotations: ranking.LeaderboardAnnotations | None) -> dict:
+    """Skill beyond the task per (pool, protocol) (:mod:`harness.report.skill`), or none with a reason."""
+    try:
+        return skill.skills(annotations.stats, annotations.settings) if annotations else {}
+    except HarnessError as exc:
+        print(f"leaderboard: no skill figures ({exc})", file=sys.stderr)
+        return {}
 
 
 def _title(benchmark: str) -> str:

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from benchmarks import PAPER_BENCHMARKS, get_benchmark
+from benchmarks import BENCHMARKS, PAPER_BENCHMARKS, get_benchmark
 from benchmarks.base import BenchmarkData
 from harness.core import config, store
 from harness.core.errors import HarnessError
@@ -166,6 +166,8 @@ def make_scorer(benchmark: str, data: BenchmarkData) -> Callable[[np.ndarray, np
         return _arenahard_scorer(data)
     if benchmark == "mtbench":
         return _mean_scorer((native["turn1"] + native["turn2"]) / 2.0)  # mean over both turns
+    if "item_value" in native:  # benchmark files of one's own: mu_o is the mean of per-item values
+        return _mean_scorer(native["item_value"])
     if "correct" in native:  # binary verdicts: accuracy / pass@1 in percent
         return _mean_scorer(native["correct"].astype(np.float64) * 100.0)
     return None
@@ -251,9 +253,10 @@ class Bootstrap:
 
             calibration = calibration_file()[1]
         digest = hashlib.sha256()
-        code = code_fingerprint(__name__, type(get_benchmark(benchmark)))
+        adapter = get_benchmark(benchmark)
+        code = code_fingerprint(__name__, type(adapter))
         for part in (code, benchmark, ",".join(models), self.settings.resamples, self.settings.seed,
-                     manifest_hash(), calibration):
+                     manifest_hash(), calibration, adapter.version):  # version: a benchmark file's sha256
             digest.update(f"{part}|".encode())
         digest.update(np.ascontiguousarray(choice, dtype=np.int64).tobytes())
         return digest.hexdigest()[:24]
@@ -324,7 +327,8 @@ def group_stats(runs: list[Run], boot: Bootstrap) -> GroupStats:
         stats.point_mu_o[bench] = float(np.mean([b.score for b in per_seed]))
         stats.point_mu_n[bench] = float(np.mean([b.normalized for b in per_seed]))
         stats.std_mu_n[bench] = float(np.std([b.normalized for b in per_seed], ddof=1)) if len(runs) > 1 else math.nan
-        draws = _bench_draws(runs, bench, boot)
+        # a benchmark file that is gone (or not registered): point figures only, no draws
+        draws = _bench_draws(runs, bench, boot) if bench in BENCHMARKS else None
         if draws is not None:
             mu_o, mu_n = draws  # (n_seeds, resamples)
             stats.draws_mu_o[bench] = _seed_mean(mu_o, pick)
