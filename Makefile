@@ -77,7 +77,8 @@ data: setup
 eval: setup
 	$(BIN)/routing-harness eval --router '$(ROUTER)' --pool '$(POOL)' --benchmarks '$(BENCHMARKS)' \
 	  --protocol $(PROTOCOL) --profile $(PROFILE) --seed $(SEED) --folds $(FOLDS) \
-	  --random-draws $(RANDOM_DRAWS) $(foreach o,$(OPTIONS),--option '$(o)') $(if $(NO_WRITE),--no-write)
+	  --random-draws $(RANDOM_DRAWS) $(foreach o,$(OPTIONS),--option '$(o)') $(if $(NO_WRITE),--no-write) \
+	  --conventions $(CONVENTIONS)
 
 test: setup data
 	$(BIN)/python -m pytest -q tests
@@ -101,6 +102,17 @@ report: setup data
 
 models: setup
 	$(BIN)/routing-harness models
+
+# Scoring rules (paper: the authors'; official: alpaca_eval, arena-hard-auto, FastChat) and prices for costcurve.
+CONVENTIONS ?= paper
+PRICES      ?=
+STRONG      ?=
+WEAK        ?=
+# Dollar columns of every row, then results/costcurve/ (curves, AIQ, APGR, CPT) for ROUTER (space list).
+.PHONY: costcurve
+costcurve: setup data
+	$(BIN)/routing-harness costcurve $(foreach r,$(ROUTER),--router '$(r)') --pool '$(POOL)' --protocol $(PROTOCOL) \
+	  --conventions $(CONVENTIONS) $(if $(PRICES),--prices '$(PRICES)') $(if $(STRONG),--strong '$(STRONG)' --weak '$(WEAK)')
 
 # Paper-backbone GFLOPs (random weights, no download), then every leaderboard run's cost columns.
 cost: setup data
@@ -148,7 +160,7 @@ regrade: setup data
 
 import: setup data
 	$(BIN)/routing-harness import --format '$(FORMAT)' --file '$(FILE)' --model '$(MODEL)' \
-	  $(if $(SOURCE),--source '$(SOURCE)')
+	  $(if $(SOURCE),--source '$(SOURCE)') $(if $(ALLOW_MISSING),--allow-missing '$(ALLOW_MISSING)')
 
 clean-cache:
 	rm -rf data/cache

@@ -131,7 +131,7 @@ def summary(name: str, results: list[dict], total: int, seconds: float, extra: s
     has_routing = not np.all(np.isnan(routing))
     route = f"{np.nanpercentile(routing, 50):8.1f} {np.nanpercentile(routing, 95):8.1f}" if has_routing \
         else f"{'-':>8} {'-':>8}"
-    return (f"| {name:<22} | {total - len(ok):>4} | {route} | {np.percentile(ms, 50):8.1f} "
+    return (f"| {name:<26} | {total - len(ok):>4} | {route} | {np.percentile(ms, 50):8.1f} "
             f"{np.percentile(ms, 95):8.1f} | {len(ok) / seconds:7.1f} | {extra}")
 
 
@@ -141,13 +141,15 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--routers", default="knn,mlc", help="comma list of: knn, mlc")
     p.add_argument("--stream-share", type=float, default=0.25, help="share of requests that stream")
+    p.add_argument("--solo", type=int, default=50, help="requests sent one at a time per router first (0: none)")
     p.add_argument("--time-limit", type=float, default=900, help="hard bound per load phase, seconds")
     p.add_argument("--start-limit", type=float, default=900, help="hard bound on a router's start-up (its fit)")
     args = p.parse_args()
-    if not (1 <= args.requests <= 20000 and 1 <= args.concurrency <= 256):
-        sys.exit("--requests 1..20000, --concurrency 1..256 (a bounded loopback test)")
+    if not (1 <= args.requests <= 20000 and 1 <= args.concurrency <= 256 and 0 <= args.solo <= args.requests):
+        sys.exit("--requests 1..20000, --concurrency 1..256, --solo 0..requests (a bounded loopback test)")
 
     texts = prompts(args.requests)
+    load_before = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     procs: list[subprocess.Popen] = []
     env_python = [sys.executable]
@@ -174,13 +176,16 @@ def main() -> None:
                 res, secs = asyncio.run(load(url, PAPER5[0], texts, args.concurrency, args.stream_share,
                                              args.time_limit))
                 rows.append(summary("server, pass-through", res, len(texts), secs))
+            if args.solo:  # one request at a time: the router's own cost, no queueing behind others
+                res, secs = asyncio.run(load(url, f"router-{router}", texts[:args.solo], 1, 0.0, args.time_limit))
+                rows.append(summary(f"router-{router}, one at a time", res, args.solo, secs))
             res, secs = asyncio.run(load(url, f"router-{router}", texts, args.concurrency, args.stream_share,
                                          args.time_limit))
             info = httpx2.get(f"{url}/info", timeout=10).json()["routers"][0]
             shares = {m: sum(r.get("candidate") == m for r in res) for m in PAPER5}
-            rows.append(summary(f"server, router-{router}", res, len(texts), secs,
-                                f"mean batch {info['mean_batch_size']}, start-up {up_s:.0f} s, trained on "
-                                f"{info['trained_on'].get('n_items')} items; picks {list(shares.values())}"))
+            rows.append(summary(f"router-{router}, C={args.concurrency}", res, len(texts), secs,
+                                f"mean batch {info['mean_batch_size']}, start-up {up_s:.0f} s "
+                                f"(`{' '.join(ROUTER_ARGS[router])}`); picks {list(shares.values())}"))
             procs.pop().terminate()
     finally:
         for proc in procs:
@@ -188,8 +193,8 @@ def main() -> None:
         for proc in procs:
             proc.wait(timeout=30)
     print(f"{args.requests} requests, concurrency {args.concurrency}, {args.stream_share:.0%} streamed; "
-          f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print("| phase                  | lost | routing ms p50 p95 | end-to-end ms p50 p95 | req/s | notes")
+          f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, {os.cpu_count()} cores")
+    print("| phase                      | lost | routing ms p50 p95 | end-to-end ms p50 p95 | req/s | notes")
     print("|---|---|---|---|---|---|")
     for row in rows:
         print(row)

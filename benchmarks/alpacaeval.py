@@ -56,9 +56,21 @@ def calibration_file() -> tuple[str, str]:
             "alpaca_eval's calibration file df_gamed.csv cannot be downloaded and no offline "
             "stand-in was found; set ALPACA_EVAL_GAMED_OFFLINE=<path to df_gamed_offline.csv.gz>"
         )
-    print(f"alpacaeval: official df_gamed.csv unreachable; using the offline stand-in {offline}",
-          file=sys.stderr)
+    _notice_once(f"alpacaeval: official df_gamed.csv unreachable; using the offline stand-in {offline} "
+                 "(said once per data directory; run files record it)")
     return str(offline), f"offline stand-in ({offline.name})"
+
+
+def _notice_once(text: str) -> None:
+    """Print ``text`` unless this data directory's cache already said it (a marker file there)."""
+    from harness.core.io import atomic_write_text
+
+    marker = config.parsed_cache_dir() / "notices" / "alpacaeval-calibration.txt"
+    if marker.is_file() and marker.read_text(encoding="utf-8") == text:
+        return
+    print(text, file=sys.stderr)
+    with contextlib.suppress(OSError):  # a read-only cache: the notice is simply said again
+        atomic_write_text(marker, text)
 
 
 def length_controlled(annotations: pd.DataFrame) -> dict[str, float]:

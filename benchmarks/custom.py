@@ -228,14 +228,19 @@ def register(spec: str) -> list[str]:
     resolved = path.resolve()
     known = next((t for t in _TABLES.values() if t.name == name), None)
     if known is not None and known.path == resolved and known.sha256 == _sha256(resolved):
-        return list(known.parts)
+        return [b for b, t in _TABLES.items() if t is known]
     table = load_table(name, resolved)
-    for bench in [b for b, t in _TABLES.items() if t is known and b not in table.parts]:
+    untested = [b for b, part in table.parts.items() if "test" not in part.split]
+    if untested:  # nothing to score: not a benchmark (paper protocol trains per benchmark, so no use either)
+        print(f"{path}: {', '.join(untested)}: no test rows, not registered", file=sys.stderr)
+    fresh = [b for b in table.parts if b not in untested]
+    clash = [b for b in fresh if b in BENCHMARKS and b not in _TABLES]
+    if clash:
+        raise HarnessError(f"BENCHMARK_FILE={spec}: '{clash[0]}' is a built-in benchmark; name the file otherwise")
+    for bench in [b for b, t in _TABLES.items() if t is known and b not in fresh]:
         BENCHMARKS._entries.pop(bench, None)  # labels the edited file no longer has
         del _TABLES[bench]
-    for bench in table.parts:
-        if bench in BENCHMARKS and bench not in _TABLES:
-            raise HarnessError(f"BENCHMARK_FILE={spec}: '{bench}' is a built-in benchmark; name the file otherwise")
+    for bench in fresh:
         cls = type(f"FileBenchmark_{_slug(bench)}", (FileBenchmark,),
                    {"name": bench, "title": bench, "metric": table.metric, "table": table, "bench": bench})
         BENCHMARKS._entries.pop(bench, None)  # a re-registered file replaces its earlier version
@@ -246,7 +251,7 @@ def register(spec: str) -> list[str]:
 
         store.clear_memo()
         runner.references.cache_clear()
-    return list(table.parts)
+    return fresh
 
 
 def register_env() -> list[str]:

@@ -1,6 +1,8 @@
 """Command line: ``routing-harness {data,eval,leaderboard,models,routers,cost,scalability,ablations,protocols,...}``.
 
 Every user error is one line on stderr naming the file, item, model or option, with exit code 2.
+The help machinery (defaults shown everywhere) and the grading subcommands (regrade, import,
+export, judge) are in :mod:`harness.commands`.
 """
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import argparse
 import os
 import sys
 
-from harness import sigterm
+from harness import commands, costcurve, sigterm
 from harness.core.errors import HarnessError
 
 
@@ -36,10 +38,12 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
     _where_results(args)
     load_all(args.router_module)
+    commands.check_router(args.router, args.router_module)
     _benchmark_files(args)
     cfg = runner.EvalConfig(router=args.router, pool=args.pool, benchmarks=runner.parse_benchmarks(args.benchmarks),
                             protocol=args.protocol, profile=args.profile, seed=args.seed, folds=args.folds,
-                            random_draws=args.random_draws, options=_options(args.option))
+                            random_draws=args.random_draws, options=_options(args.option),
+                            conventions=args.conventions)
     ev = api.evaluate_router(cfg, write=not args.no_write, resamples=args.resamples)
     print(f"{'benchmark':<11} {'metric':<12} {'mu_o':>8} {'95% CI':>17} {'mu_n':>7} {'95% CI':>15} "
           f"{'random':>8} {'oracle':>8} {'items':>6}")
@@ -209,27 +213,6 @@ def _bootstrap_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the item resamples")
 
 
-def cmd_regrade(args: argparse.Namespace) -> None:
-    from harness.grading import regrade
-    from harness.core.pools import POOLS, resolve_pool
-
-    # one model is allowed here (a pool needs two): re-grading is per model
-    models = resolve_pool(args.pool)[1] if args.pool in POOLS or "," in args.pool else [args.pool.strip()]
-    _, text = regrade.regrade_benchmark(args.benchmark, models, limit=args.limit, write=args.write)
-    print(text)
-    if args.write:
-        print(f"wrote candidates {', '.join(m + regrade.REGRADED_SUFFIX for m in models)} "
-              f"(name them in POOL= to score {args.benchmark} with re-graded flags)")
-
-
-def cmd_import(args: argparse.Namespace) -> None:
-    from harness.grading.importers import import_model
-
-    for path in import_model(args.format, args.file, args.model, source=args.source, force=args.force):
-        print(f"import: wrote {path}")
-    print(f"import: '{args.model}' can now be named in POOL=")
-
-
 def cmd_serve(args: argparse.Namespace) -> None:
     from harness.core import runner
     from harness.serve import loading, server
@@ -246,7 +229,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="routing-harness", description=__doc__.splitlines()[0])
+    parser = commands.Parser(prog="routing-harness", description=commands.DESCRIPTION, epilog=commands.EPILOG)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("data", help="fetch or copy the released cache and verify it")
@@ -260,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pool", default="paper5", help="pool name (paper5, paper3, paper8) or model,model,...")
     p.add_argument("--benchmarks", default="all", help="comma-separated benchmark names or 'all'")
     p.add_argument("--protocol", default="cv", help="cv, within, lobo or paper (learned routers only)")
-    p.add_argument("--profile", default="cpu", help="smoke, cpu or paper (learned routers only)")
+    p.add_argument("--profile", default="cpu", help=commands.profile_help())
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--random-draws", type=int, default=0, help="random router: Monte-Carlo draws to add")
@@ -272,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--results-dir", default=None, help="write into this results directory instead")
     where.add_argument("--no-write", action="store_true", help="write nothing; print the table with intervals")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the printed intervals")
+    p.add_argument("--conventions", default="paper", help="scoring rules: paper (the authors') or official "
+                   "(alpaca_eval, arena-hard-auto, FastChat); harness/core/conventions.py")
     p.add_argument("--benchmark-file", action="append", default=[], help="[NAME=]FILE: a prompt x candidate score "
                    "table as a benchmark of your own (CSV, JSONL, Parquet; RouterBench, EmbedLLM, RouterEval layouts)")
     p.set_defaults(func=cmd_eval)
@@ -302,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--routers", action="append", default=[], help="learned routers (space/comma list, repeatable; "
                    "default: mlc lookahead_clm lookahead_mlm)")
     p.add_argument("--benchmarks", default="all", help="comma-separated benchmark names or 'all'")
-    p.add_argument("--profile", default="cpu", help="smoke, cpu or paper (learned routers)")
+    p.add_argument("--profile", default="cpu", help=commands.profile_help("learned routers"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--alternative", default="none", help="optional second table's pool: gemma6 (paper5 + "
@@ -353,21 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     _bootstrap_args(p)
     p.set_defaults(func=cmd_protocols)
 
-    p = sub.add_parser("regrade", help="re-grade cached GSM8K/MATH (math-verify) or HumanEval/MBPP (sandbox)")
-    p.add_argument("--benchmark", required=True, help="gsm8k, math, humaneval or mbpp")
-    p.add_argument("--pool", default="paper5", help="pool name, model,model,... or one model")
-    p.add_argument("--limit", type=int, default=None, help="only the first N items (a quick look)")
-    p.add_argument("--write", action="store_true", help="also store <model>-regraded candidates")
-    p.set_defaults(func=cmd_regrade)
-
-    p = sub.add_parser("import", help="import a model's outputs from a tool's native format")
-    p.add_argument("--format", required=True,
-                   help="alpaca_eval, arena_hard, mt_bench, opencompass, evalplus or lm_eval")
-    p.add_argument("--file", required=True, help="the tool's output file or folder")
-    p.add_argument("--model", required=True, help="name of the new candidate")
-    p.add_argument("--source", default=None, help="the model's name inside the files, when they hold several")
-    p.add_argument("--force", action="store_true", help="replace an existing candidate of that name")
-    p.set_defaults(func=cmd_import)
+    commands.add_grading_commands(sub)  # regrade, import, export, judge
 
     p = sub.add_parser("serve", help="serve routers as an OpenAI-compatible routing server (docs/serving.md)")
     p.add_argument("--config", required=True, help="candidates' upstream endpoints, YAML or JSON (docs/serving.md)")
@@ -379,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fold", type=int, default=0, help="--run: the cv fold whose router is served")
     p.add_argument("--pool", default="paper5", help="pool name (paper5, paper3, paper8) or model,model,...")
     p.add_argument("--benchmarks", default="all", help="--fit pool/cv:K: the benchmarks whose items it fits on")
-    p.add_argument("--profile", default="cpu", help="smoke, small, cpu or paper (learned routers)")
+    p.add_argument("--profile", default="cpu", help=commands.profile_help("learned routers"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--folds", type=int, default=5, help="--fit cv:K: folds of the cv protocol")
     p.add_argument("--option", action="append", default=[], help="router option KEY=VALUE")
@@ -389,6 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="warning", help="uvicorn's log level")
     p.set_defaults(func=cmd_serve)
 
+    from harness.candidates.pipeline import add_parser as add_candidate  # issue 25: `candidate`
+    add_candidate(sub)
+
+    costcurve.add_parser(sub, _bootstrap_args)  # harness/costcurve.py
+
     p = sub.add_parser("routers", help="list registered routers")
     p.add_argument("--router-module", action="append", default=[])
     p.set_defaults(func=cmd_routers)
@@ -396,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    commands.quiet_third_party()
     args = build_parser().parse_args(argv)
     with sigterm.raised():
         try:

@@ -59,8 +59,8 @@ def test_mlm_loss_covers_exactly_the_masked_mid_positions(items):
             assert (labels[span][labels[span] != -100] == np.array(response)[len(response) - n_masked:]).all()
             # positions past a short response are MID_t without loss
             assert (ids[span][len(response):] == mid).all() and (labels[span][len(response):] == -100).all()
-        # spans restart their positions after the query
-        assert pos[base] == pos[base + m + 1] == base
+        # span positions are numbered straight through (the released training; restart is an option)
+        assert pos[base] == base and pos[base + m + 1] == base + m + 1
     (ids,), _, (labels,) = router._layout(example, None)
     assert (np.array(labels) == -100).all()  # inference: every span position is MID_t, no labels
     assert set(ids[base:]) <= set(router.mid_ids) | {router.tokenizer.sep_token_id}

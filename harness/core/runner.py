@@ -115,10 +115,10 @@ def _route(router: Router, cfg: EvalConfig, data: RoutingData) -> tuple[np.ndarr
     raise HarnessError(f"protocol '{cfg.protocol}' is not available for router '{cfg.router}'")
 
 
-def _reference(adapter, data: BenchmarkData, choice: np.ndarray, refs: dict[str, Any]) -> dict[str, Any]:
+def _reference(adapter, data: BenchmarkData, choice: np.ndarray, refs: dict[str, Any], rules: str) -> dict[str, Any]:
     """The protocol's single-model reference on one benchmark: its per-item choice (the best single
     model of the fold's training items) and its score, for the skill figures of the reports."""
-    score = float(score_cache.score(adapter, data, choice, detail=False)["score"])
+    score = float(conventions.score(adapter, data, choice, rules, detail=False)["score"])
     return {"choice": choice.tolist(), "score": score, "normalized": normalized(score, refs["random"], refs["oracle"]),
             "rule": protocols.REFERENCE_RULE}
 
@@ -188,6 +188,9 @@ def evaluate_run(cfg: EvalConfig) -> tuple[list[BenchmarkResult], dict[str, Any]
     datas = {b: store.load(b, models) for b in benchmarks}
     run_checks.require_items(datas, pool_label)  # no benchmark scored on zero items (a NaN row)
     pooled = routing_data(datas, models)
+    if rules != "paper" and router.uses_test_labels:  # the oracle picks by the rules' own ground truth;
+        # learned routers keep training on the paper's labels (and their fold caches): only scoring changes
+        pooled.scores = np.concatenate([conventions.ground_truth(get_benchmark(b), d, rules) for b, d in datas.items()])
     if router.learns:
         print(expected_duration(cfg.router, pool_label, cfg.protocol, profile), file=sys.stderr)
     scores, route_info = _route(router, cfg, pooled)
@@ -227,7 +230,8 @@ def evaluate_run(cfg: EvalConfig) -> tuple[list[BenchmarkResult], dict[str, Any]
             "routing_share": {m: float(np.mean(choice == j)) for j, m in enumerate(models)},
         }
         if reference is not None:
-            run_benchmarks[name]["reference"] = _reference(adapter, data, reference[offset - data.n_items:offset], refs)
+            run_benchmarks[name]["reference"] = _reference(adapter, data, reference[offset - data.n_items:offset], refs,
+                                                           rules)
         if data.dropped:
             print(f"{name}: {len(data.dropped)} item(s) dropped (not answered by every candidate); "
                   f"{data.n_items} scored", file=sys.stderr)

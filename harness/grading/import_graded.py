@@ -12,7 +12,7 @@ from harness.core import config
 from harness.core.errors import HarnessError
 from harness.core.io import read_json, write_json_gz
 
-from benchmarks._fields import at_line, get, numbered_jsonl, record, text
+from benchmarks._fields import at_line, get, numbered_jsonl, text
 from harness.grading import mbpp_ids
 from harness.grading.staging import (EXPORT_DATASET, MATH_SUFFIX, OPENCOMPASS_DATASETS, Staging, _need, _one,
                                      _reference_details, _write_plain, check_missing, commit_all)
@@ -213,85 +213,15 @@ def export_evalplus(model: str, out: Path, benchmark: str) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# lm-evaluation-harness --log_samples (re-graded by math-verify)
+# lm-evaluation-harness --log_samples (math re-graded by math-verify, code in the sandbox)
 
-LM_EVAL_TASKS = (("gsm8k", "gsm8k", "question"), ("minerva_math", "math", "problem"),
-                 ("hendrycks_math", "math", "problem"))
+def import_lm_eval(path: Path, model: str, *, source: str | None = None, force: bool = False,
+                   allow_missing: int = 0) -> list[Path]:
+    """``path``: ``samples_<task>_<time>.jsonl`` files of gsm8k / minerva_math / hendrycks_math /
+    humaneval / mbpp tasks (issue 25: :mod:`harness.grading.import_lmeval`)."""
+    from harness.grading.import_lmeval import import_lm_eval_samples
 
-
-def _norm_text(s: str) -> str:
-    return " ".join(s.split())
-
-
-def _lm_eval_files(path: Path) -> list[Path]:
-    return [path] if path.is_file() else sorted(path.glob("**/samples_*.jsonl*"))
-
-
-def _lm_eval_task(file: Path) -> tuple[str, str]:
-    task = file.name.removeprefix("samples_")
-    for prefix, benchmark, key in LM_EVAL_TASKS:
-        if task.startswith(prefix):
-            return benchmark, key
-    raise HarnessError(f"{file}: task is not gsm8k, minerva_math or hendrycks_math")
-
-
-def _response(row: dict, where: str) -> str:
-    resps = row.get("resps")
-    while isinstance(resps, list) and resps:
-        resps = resps[0]
-    if not isinstance(resps, str):
-        raise HarnessError(f"{where}: field 'resps': no response text")
-    return resps
-
-
-def import_lm_eval(path: Path, model: str, *, source: str | None = None, force: bool = False) -> list[Path]:
-    """``path``: one ``samples_<task>_<time>.jsonl`` or a folder of them (MATH comes as seven
-    subject files). Items are matched to the cache by question text; answers are re-graded with
-    math-verify against the cache's references."""
-    from harness.grading.regrade import extract_answer, grade_math_answers
-
-    files = _lm_eval_files(_need(path, "lm-eval samples"))
-    if not files:
-        raise HarnessError(f"{path}: no samples_*.jsonl files")
-    by_bench: dict[str, list[tuple[str, str, str]]] = {}  # (question, response, its file and line)
-    for f in files:
-        benchmark, key = _lm_eval_task(f)
-        for lineno, row in numbered_jsonl(f):
-            row = record(row, at_line(f, lineno))
-            place = at_line(f, lineno, row.get("doc_id"))
-            question = text(get(row, "doc", place), key, f"{place}: field 'doc'")
-            by_bench.setdefault(benchmark, []).append((_norm_text(question), _response(row, place), place))
-    stagings: list[Staging] = []
-    for benchmark, samples in by_bench.items():
-        from benchmarks._opencompass import human_turn
-
-        results, _ = _reference_details(benchmark)
-        details = results["details"]
-        positions = sorted(details, key=int)
-        where: dict[str, list[str]] = {}
-        for p in positions:
-            prompt = human_turn(details[p]["prompt"])
-            where.setdefault(_norm_text(prompt.removesuffix(MATH_SUFFIX)), []).append(p)
-        answer: dict[str, str] = {}
-        for question, resp, place in samples:
-            slots = [p for p in where.get(question, []) if p not in answer]
-            if not slots:
-                raise HarnessError(f"{place}: question {question[:60]!r} is not in the cache's {benchmark} items")
-            answer[slots[0]] = resp
-        missing = [p for p in positions if p not in answer]
-        if missing:
-            raise HarnessError(f"{path}: {benchmark}: no sample for {len(missing)} items (first: position "
-                               f"{missing[0]}); the OpenCompass layout needs every item")
-        refs = [str(details[p]["references"]) for p in positions]
-        graded = grade_math_answers(benchmark, [answer[p] for p in positions], refs)
-        st = Staging(benchmark, model, force)
-        out = {p: {"prompt": details[p]["prompt"], "origin_prediction": answer[p],
-                   "predictions": extract_answer(answer[p], benchmark)[0] or g[1], "references": ref,
-                   "correct": bool(g[0])} for p, ref, g in zip(positions, refs, graded)}
-        write_json_gz(st.path(), {"accuracy": 100.0 * sum(g[0] for g in graded) / len(graded),
-                                  "details": out, "type": "GEN", "graded_by": "math-verify (routing-harness)"})
-        stagings.append(st)
-    return commit_all(stagings)
+    return import_lm_eval_samples(path, model, source=source, force=force, allow_missing=allow_missing)
 
 
 def export_lm_eval(model: str, out: Path, benchmark: str) -> Path:

@@ -11,7 +11,7 @@ the format the benchmark adapters already read (so the model can be named in ``P
 | opencompass  | predictions/<m>/<dataset>.json + results/<m>/<dataset>.json   | GSM8k, MATH, HumanEval, MBPP |
 | evalplus     | samples.jsonl {task_id, solution|completion}, graded here     | HumanEval or MBPP            |
 | bundle       | <model>.rh-import.tar.gz from ``export --format bundle``        | the same files, same bytes   |
-| lm_eval      | samples_<task>_*.jsonl of gsm8k / minerva_math / hendrycks_math, re-graded | GSM8k or MATH  |
+| lm_eval      | samples_<task>_*.jsonl of gsm8k / *_math / humaneval / mbpp tasks, re-graded | GSM8k, MATH, HumanEval, MBPP |
 
 Every file is staged, read back through the benchmark's own adapter against the item table, and
 only then moved into the cache. An import is all or nothing: every benchmark it holds (OpenCompass,
@@ -20,7 +20,7 @@ The user's own files are checked with the adapters' field readers (:mod:`benchma
 malformed record is one line naming that file, the line or item, and the field. Imported files are
 not in the data manifest, so they are used unverified (by design). Items are matched by the
 benchmark's own ids (question_id, instruction, task_id; MBPP: ``Mbpp/<task id>`` through
-:mod:`harness.grading.mbpp_ids`) or, for lm-eval, by the question text. alpaca_eval and evalplus
+:mod:`harness.grading.mbpp_ids`) or, for lm-eval, by the question text. alpaca_eval, evalplus and lm_eval
 imports may leave up to ``allow_missing`` items out (placeholders marked ``omitted`` that the adapters
 skip, so pools naming the model drop those items and count them). Every import is recorded in
 ``<cache>/imports/<model>.json`` (:mod:`harness.grading.import_record`).
@@ -50,7 +50,7 @@ IMPORTERS: dict[str, Callable[..., list[Path]]] = {
     "opencompass": import_opencompass, "evalplus": import_evalplus, "lm_eval": import_lm_eval,
     "bundle": import_bundle,
 }
-DROPPING = ("alpaca_eval", "evalplus")  # formats that can leave items out (--allow-missing)
+DROPPING = ("alpaca_eval", "evalplus", "lm_eval")  # formats that can leave items out (--allow-missing)
 
 
 def import_model(fmt: str, path: str | os.PathLike, model: str, *, source: str | None = None,

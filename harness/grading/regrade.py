@@ -208,10 +208,14 @@ def grade_math_answers(benchmark: str, answers: Sequence[str], references: Seque
 
 
 def _collect(chunks, graded: Iterable, keys) -> dict[str, list]:
+    from harness.core.progress import bar
+
     out = {}
-    for chunk, verdicts in zip(chunks, graded):
-        for i, v in zip(chunk, verdicts):
-            out[keys[i]] = list(v)
+    with bar(sum(len(c) for c in chunks), "math-verify", unit="answer") as tick:
+        for chunk, verdicts in zip(chunks, graded):
+            for i, v in zip(chunk, verdicts):
+                out[keys[i]] = list(v)
+            tick.update(len(chunk))
     return out
 
 
@@ -388,11 +392,15 @@ def _short(s: str, n: int = 60) -> str:
 
 
 def regrade_benchmark(benchmark: str, models: Sequence[str], *, limit: int | None = None,
-                      write: bool = False, out_dir: Path | None = None) -> tuple[list[ModelRegrade], str]:
-    """Re-grade ``models`` on ``benchmark``; write the markdown report (and regraded candidates)."""
+                      write: bool = False, out_dir: Path | None = None,
+                      partial: str = "") -> tuple[list[ModelRegrade], str]:
+    """Re-grade ``models`` on ``benchmark``; write the markdown report (and regraded candidates).
+    ``partial`` suffixes the report's name (a --limit / --pool run never replaces the full report)."""
+    if limit is not None and not partial:
+        partial = f"__first{limit}"
     results = [regrade_model(benchmark, m, limit=limit) for m in models]
     text = report_markdown(results)
-    out = (out_dir or config.results_dir() / "regrade") / f"{benchmark}.md"
+    out = (out_dir or config.results_dir() / "regrade") / f"{benchmark}{partial}.md"
     atomic_write_text(out, text)
     summary = {r.model: {"items": r.n, "cached": r.accuracy(r.cached), "regraded": r.accuracy(r.regraded),
                          "agreement": r.agreement, "disagreements": [r.ids[i] for i in r.disagreements()]}

@@ -309,13 +309,15 @@ class Sandbox:
         """Outcomes in input order; ``workers`` programs run at a time."""
         if not programs:
             return []
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+        from harness.core.progress import bar
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool, \
+                bar(len(programs), "sandbox", unit="program", show=progress) as tick:
             futures = [pool.submit(self.run, code) for code in programs]
             results = []
-            for i, fut in enumerate(futures, start=1):
+            for fut in futures:
                 results.append(fut.result())
-                if progress and i % 100 == 0:
-                    print(f"  sandbox: {i}/{len(programs)}", file=sys.stderr)
+                tick.update(1)
         return results
 
 

@@ -368,7 +368,8 @@ def all_group_stats(runs: list[Run] | None = None, settings: Settings = Settings
                     boot: Bootstrap | None = None) -> dict[GroupKey, GroupStats]:
     boot = boot or Bootstrap(settings)
     runs = load_runs() if runs is None else runs
-    return {key: group_stats(members, boot) for key, members in group_runs(runs).items()}
+    from harness.core.progress import progress
+    return {key: group_stats(members, boot) for key, members in progress(group_runs(runs).items(), "bootstrap", "router")}
 
 
 # --------------------------------------------------------------------------------------------

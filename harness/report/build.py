@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.core.errors import HarnessError
-from harness.report import board, site
+from harness.report import board, conventions, curves_render, site
 from harness.report.analysis import write_analysis
 from harness.report.bootstrap import Bootstrap, Settings, all_group_stats, compare, group_stats
 from harness.report.runs import group_runs, load_runs, runs_dir
@@ -32,4 +32,6 @@ def write_report(settings: Settings, pairs: list[tuple[str, str]] | None = None,
     if pairs:
         chosen = [(find_key(stats, a, pool, protocol), find_key(stats, b, pool, protocol)) for a, b in pairs]
     board.render()
-    return [board.md_path(), write_analysis(stats, settings, chosen), site.write_site(stats, settings)]
+    extra = [conventions.write_conventions(settings, stats), curves_render.render()]  # rules side by side; curves
+    return [board.md_path(), write_analysis(stats, settings, chosen), site.write_site(stats, settings),
+            *[path for path in extra if path is not None]]

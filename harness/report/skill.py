@@ -31,7 +31,7 @@ SINGLE_REFERENCE = "single_best"  # within/lobo: the best single model on each f
 NO_LEARNING = "task_rules"  # the hand-written rules, compared with the same references
 REFERENCE_TEXT = {"cv": "task_best (the benchmark's best model on the training folds, by its name)",
                   "within": "the benchmark's best single model on the training folds",
-                  "lobo": "the best single model on the six training benchmarks"}
+                  "lobo": "the best single model on the training benchmarks (the other six on paper5)"}
 
 
 @dataclass

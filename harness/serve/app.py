@@ -66,7 +66,7 @@ class ChatRequest(BaseModel):
 
     model: str = Field(min_length=1)
     messages: list[Message] = Field(min_length=1)
-    stream: bool = False
+    stream: bool | None = False
     routing: RoutingOptions | None = None
 
 

@@ -202,7 +202,9 @@ def load(spec: RouterSpec) -> ServedRouter:
             if run is not None and spec.fit.startswith("cv:"):
                 print(f"serve: no fitted router in the fold cache for {Path(spec.run).name} fold {spec.fold}; "
                       f"refitting it on that fold's training items", file=sys.stderr)
-            trained = _fit(router, spec, models)
+            trained = _fit(router, spec, models)  # n_items: handed to fit (a router's caps pick from them)
+            summary = getattr(router, "training_summary", dict)()
+            trained["training"] = {k: v for k, v in summary.items() if not k.endswith("curve") and k != "eval_rewards"}
             if run is not None:
                 trained["refitted_for_run"] = True
     _serving_mode(router)

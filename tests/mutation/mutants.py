@@ -5,8 +5,11 @@ matched by text, not line number, so a mutant survives edits around it; when its
 ``run.py --list`` says STALE and the mutant needs re-targeting. ``tests`` are pytest arguments (files
 or node ids), kept to what kills the mutant quickly.
 
-Sets: ``issue18`` re-creates the six survivors of issue 18's first mutation pass (the tests written
-for them must now kill them); ``new`` are the 25+ further faults of this tool.
+Sets: ``issue18`` re-creates seven survivors of issue 18's first mutation pass (its RLIMIT_FSIZE
+survivor is test_sandbox.py's); the tests written for them must now kill them. ``new`` holds the
+tool's further faults (42): scorers, normalization, dropping, bootstrap and ranking, folds, the
+leaderboard merge, data verification, importers, router losses and labels, and faults that only the
+tests fixed in issue 18 (formerly unable to fail) catch.
 """
 from __future__ import annotations
 
@@ -178,8 +181,7 @@ NEW = [
        "tests/test_importer_rules.py::test_alpaca_eval_annotations_in_another_order_give_the_same_metric",
        "alpaca_eval annotations placed by file row, not by instruction"),
     _m("new", "evalplus-last-sample", "harness/grading/import_graded.py",
-       'first.setdefault(tid.split("/", 1)[1] if benchmark == "mbpp" else tid, r)',
-       'first[tid.split("/", 1)[1] if benchmark == "mbpp" else tid] = r',
+       "first.setdefault(pos, r)", "first[pos] = r",
        "tests/test_importer_rules.py::test_evalplus_grades_the_first_sample_of_each_task",
        "evalplus grades the last sample of a task, not the first"),
     # --- routers' losses and labels -------------------------------------------------------------------

@@ -2,7 +2,7 @@
 tests listed for it there, and report which mutants the suite kills.
 
     .venv/bin/python -m tests.mutation.run                 # every mutant (the NEW set and ISSUE18)
-    .venv/bin/python -m tests.mutation.run --set new       # only the 25+ new mutants
+    .venv/bin/python -m tests.mutation.run --set new       # only the tool's 42 new mutants
     .venv/bin/python -m tests.mutation.run --only arena-strong-weight mtbench-drop-failures
     .venv/bin/python -m tests.mutation.run --list          # the mutants, and whether each still applies
     .venv/bin/python -m tests.mutation.run --report /tmp/mutation.md
