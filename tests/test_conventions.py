@@ -133,3 +133,11 @@ def test_report_lists_rank_and_tie_differences(results_dir):
     assert "| knn | cpu | 35.2 ≈ | 2 | 36.2 ▲ | 1 | +0.9 | **yes** |" in text
     assert "| lookahead_mlm | cpu | 33.7 ≈ | 4 | 35.1 ≈ | 3 | +1.4 | **yes** |" in text
     assert "| Yi-1.5-34B-Chat | 44.37 (499) | 44.25 (500) |" in text
+
+
+def test_a_tie_mark_change_alone_counts_as_a_difference():
+    row = report_conventions.Row(("r", "paper5", "cv", "cpu"), {"paper": 30.0, "official": 30.5},
+                                 {"paper": 2, "official": 2}, {"paper": "tied", "official": "behind"})
+    assert row.differs
+    row.mark["official"] = "tied"
+    assert not row.differs

@@ -11,10 +11,13 @@ Runs on the symlinked cache copy of test_importers.py, so the shared data folder
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import subprocess
 import sys
+import tarfile
 
 import numpy as np
 import pytest
@@ -142,6 +145,19 @@ def test_bundle_travels_and_reimports_the_same_bytes(cache_copy, tmp_path):  # n
     assert metric("mtbench", "travels") == pytest.approx(metric("mtbench", YI))
     with pytest.raises(HarnessError, match="the bundle holds 'travels'"):
         importers.import_model("bundle", bundle, "renamed")
+    tampered = tmp_path / "tampered" / bundle.name  # one file edited, the record left as it was
+    with tarfile.open(bundle) as src:
+        files = {m.name: src.extractfile(m).read() for m in src.getmembers()}
+    rel = next(iter(record["cache_files"]))
+    files[rel] = gzip.compress(gzip.decompress(files[rel]).replace(b'"score": 8', b'"score": 9', 1))
+    tampered.parent.mkdir()
+    with tarfile.open(tampered, "w:gz") as out:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
+    with pytest.raises(HarnessError, match=f"{rel}: sha256 differs"):
+        importers.import_model("bundle", tampered, "travels", force=True)
 
 
 def test_cli_import_prints_items_and_metric(cache_copy, tmp_path):  # noqa: F811

@@ -6,8 +6,9 @@ every plot's labels are distinct and none overlaps another; long pools get a sho
 filters, mu_o and the view kept in the URL. Screenshots at both widths are saved.
 
 The run files: the shared ones of tests/stats_fixtures.py, plus ten clones of the learned router
-(identical points: the hardest case for labels), runs on a six-candidate pool (a long pool name), and
-a cost–quality curve file as ``routing-harness costcurve`` writes it."""
+(identical points: the hardest case for labels) and its runs relabelled as a second profile, runs on
+a six-candidate pool (a long pool name), and a cost–quality curve file as ``routing-harness
+costcurve`` writes it."""
 from __future__ import annotations
 
 import json
@@ -36,6 +37,8 @@ def _add_runs(results) -> None:
         run = json.loads(path.read_text())
         for clone in CLONES:
             (results / "runs" / path.name.replace(NOISY, clone)).write_text(json.dumps(dict(run, router=clone)))
+        # the same router under a second profile: two rows, two labels, one router name
+        (results / "runs" / path.name.replace("__cpu__", "__small__")).write_text(json.dumps(dict(run, profile="small")))
     for router in ("oracle", "random"):
         evaluate(EvalConfig(router=router, pool=POOL6, benchmarks=["gsm8k", "mbpp"]))
     evaluate(EvalConfig(router=NOISY, pool=POOL6, benchmarks=["gsm8k", "mbpp"], protocol="cv", folds=3))
@@ -196,6 +199,7 @@ def test_every_plot_has_distinct_labels_that_do_not_overlap(report, browser, poo
     if pool == "paper5":
         every = {label for fig in figures for label in fig["labels"]}
         assert {f"{c} (cv/cpu)" for c in CLONES} <= every  # identical points, each named
+        assert {f"{NOISY} (cv/cpu)", f"{NOISY} (cv/small)"} <= every  # one router, two profiles: two labels
         assert "Qwen2.5-Coder-7B-Instruct alone" in every  # the cost–quality curve file is drawn
 
 
@@ -211,10 +215,11 @@ def test_long_pool_alias_sorting_filters_and_view_in_the_url(report, browser):
     assert initial == sorted(initial, key=lambda r: -groups[_key(groups, r, "paper5")].avg_point())
 
     header = browser.find_elements("css selector", "#leaderboard thead th")[_column(browser, "Avg mu_n")]
-    header.click()  # a number column: best first, then reversed
-    descending = _routers(browser)
+    avg = {r: groups[_key(groups, r, "paper5")].avg_point() for r in initial}
+    header.click()  # a number column: best first, then the other way round
+    assert [avg[r] for r in _routers(browser)] == sorted(avg.values(), reverse=True)
     header.click()
-    assert _routers(browser) == descending[::-1]
+    assert [avg[r] for r in _routers(browser)] == sorted(avg.values())
     browser.find_elements("css selector", "#leaderboard thead th")[_column(browser, "Router")].click()
     assert _routers(browser) == sorted(_routers(browser), key=str.lower)
 
@@ -226,6 +231,9 @@ def test_long_pool_alias_sorting_filters_and_view_in_the_url(report, browser):
     Select(browser.find_element("id", "f-kind")).select_by_value("reference")
     assert set(_routers(browser)) == {k[0] for k in groups if k[1] == "paper5" and k[2] == "none"}
     Select(browser.find_element("id", "f-kind")).select_by_value("all")
+    Select(browser.find_element("id", "f-profile")).select_by_value("small")  # references stay beside
+    assert sorted(_routers(browser)) == sorted([NOISY, *(k[0] for k in groups if k[1] == "paper5" and k[2] == "none")])
+    Select(browser.find_element("id", "f-profile")).select_by_value("all")
     browser.find_element("id", "f-search").send_keys("clone_b")
     assert _routers(browser) == ["noisy_clone_b"]
     pool.select_by_value(POOL6)

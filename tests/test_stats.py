@@ -306,3 +306,18 @@ def test_a_board_row_is_its_seed_group_and_rows_are_ordered_by_it(results, monke
     assert averages == sorted(averages, reverse=True)
     leader = [line for line in section.splitlines() if line.startswith("| ") and "▲" in line.split("|")[-4]]
     assert leader and leader[0] == learned[0]  # the fixture's leader is a learned router (noisy)
+
+
+def test_rows_are_ordered_by_their_seed_group_mean_not_by_the_last_seed():
+    """A learned row whose last seed scored 40 but whose three seeds average 30 sorts below a
+    single-seed row at 35 (the order the leader mark and the interval table use)."""
+    from types import SimpleNamespace
+
+    rows = lambda v: {"gsm8k": {"normalized": str(v)}, "mbpp": {"normalized": str(v)}}  # noqa: E731
+    multi = SimpleNamespace(runs=[1, 2, 3], point_mu_n={"gsm8k": 30.0, "mbpp": 30.0})
+    entries = {("a", "small"): rows(40), ("b", "cpu"): rows(35), ("oracle", "-"): rows(100)}
+    groups = {("a", "small"): multi, ("b", "cpu"): None, ("oracle", "-"): None}
+    averages = {e: board._average(by, groups[e], ["gsm8k", "mbpp"]) for e, by in entries.items()}
+    assert averages[("a", "small")] == pytest.approx(30.0) and averages[("b", "cpu")] == pytest.approx(35.0)
+    order = sorted(entries.items(), key=lambda kv: board._row_order(kv, ["m1"], averages[kv[0]]))
+    assert [e for e, _ in order] == [("oracle", "-"), ("b", "cpu"), ("a", "small")]

@@ -77,6 +77,10 @@ def load_model(spec: CandidateSpec):
             raise HarnessError(f"--pretrained {spec.pretrained}: no such folder")
         if spec.gguf_file and where.is_dir() and not (where / spec.gguf_file).is_file():
             raise HarnessError(f"--gguf-file {spec.gguf_file}: not in {where}")
+    if spec.threads and spec.lmeval_backend == "hf":
+        import torch
+
+        torch.set_num_threads(spec.threads)
     args = model_args(spec)
     try:
         return get_model(spec.lmeval_backend).create_from_arg_obj(args, {"batch_size": spec.batch_size,

@@ -157,6 +157,8 @@ def add_parser(sub) -> None:
     p.add_argument("--concurrency", type=int, default=4, help="requests in flight at once (endpoints)")
     p.add_argument("--batch-size", type=int, default=1, help="lm-eval hf backend batch size")
     p.add_argument("--device", default="cpu", help="lm-eval hf backend device (cpu, cuda:0 ...)")
+    p.add_argument("--threads", type=int, help="lm-eval hf backend: torch threads (default: torch's; 1 on a "
+                   "crowded CPU, where spinning threads cost more than they give)")
     p.add_argument("--apply-chat-template", action="store_true", help="lm-eval: render prompts with the "
                    "model's chat template")
     p.add_argument("--conv-template", help="FastChat conversation template for MT-Bench (default: FastChat's for --model)")
@@ -173,6 +175,7 @@ def spec_from_args(args: argparse.Namespace) -> CandidateSpec:
         endpoint_model=args.endpoint_model, api_key=args.api_key, backend=args.backend,
         tasks=settings_.parse_tasks(args.task), limit=args.limit, max_tokens=args.max_tokens,
         temperature=args.temperature, concurrency=args.concurrency, batch_size=args.batch_size, device=args.device,
+        threads=args.threads,
         apply_chat_template=args.apply_chat_template, conv_template=args.conv_template,
         work_dir=Path(args.work_dir) if args.work_dir else None, judge=not args.no_judge, force=args.force)
 

@@ -31,6 +31,7 @@ class CandidateSpec:
     concurrency: int = 4  # requests in flight at once (endpoint backends and chat benchmarks)
     batch_size: int = 1  # lm-eval hf backend
     device: str = "cpu"
+    threads: int | None = None  # torch threads for the hf backend (1 on a crowded CPU: no spinning threads)
     apply_chat_template: bool = False  # lm-eval: render prompts with the model's chat template
     conv_template: str | None = None  # FastChat template for MT-Bench (default: FastChat's for the model)
     work_dir: Path | None = None
@@ -100,7 +101,8 @@ def check(spec: CandidateSpec) -> CandidateSpec:
         path = Path(spec.pretrained)  # a .gguf file named directly: its folder and its name
         spec.pretrained, spec.gguf_file = str(path.parent), path.name
     for name, value, low in (("--limit", spec.limit, 1), ("--max-tokens", spec.max_tokens, 1),
-                             ("--concurrency", spec.concurrency, 1), ("--batch-size", spec.batch_size, 1)):
+                             ("--concurrency", spec.concurrency, 1), ("--batch-size", spec.batch_size, 1),
+                             ("--threads", spec.threads, 1)):
         if value is not None and value < low:
             raise HarnessError(f"{name} {value}: use at least {low}")
     if spec.temperature is not None and not 0 <= spec.temperature <= 2:

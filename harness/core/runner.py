@@ -14,7 +14,6 @@ import numpy as np
 from benchmarks import PAPER_BENCHMARKS, get_benchmark
 from benchmarks.base import BenchmarkData
 from harness.core import config, conventions, leaderboard, protocols, provenance, run_checks, run_costs, run_merge, store
-from harness.core import scores as score_cache
 from harness.core.errors import HarnessError
 from harness.core.io import read_json, sigterm_deferred
 from harness.core.normalize import average, normalized

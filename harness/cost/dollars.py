@@ -70,7 +70,7 @@ class PriceTable:
 
 
 DEFAULT_TABLE = PriceTable(prices={m: (tier_price(b), tier_price(b)) for m, b in MODEL_PARAMS_B.items()},
-                           source=TIER_SOURCE, date="2026-12-01 (read)", origin="default")
+                           source=TIER_SOURCE, date="read 2026-12-01 (figures undated)", origin="default")
 
 
 def load_prices(path: str | Path | None) -> PriceTable:
@@ -92,8 +92,10 @@ def load_prices(path: str | Path | None) -> PriceTable:
             raise HarnessError(f"{path}: expected a JSON object with a 'prices' object (model -> input, output)")
         entries, meta = raw["prices"], raw
     prices = {model: (_usd(path, model, e, "input"), _usd(path, model, e, "output")) for model, e in entries.items()}
-    if not prices or "" in prices:
-        raise HarnessError(f"{path}: every row needs a model name (columns model,input,output)")
+    if not prices:
+        raise HarnessError(f"{path}: no prices in it (model -> input, output: USD per 1M tokens)")
+    if "" in prices:
+        raise HarnessError(f"{path}: a row without a model name (columns model,input,output)")
     return PriceTable(prices=prices, source=str(meta.get("source", f"user table {path.name}")),
                       date=str(meta.get("date", "not given")), origin=str(path))
 

@@ -98,7 +98,7 @@ def mid_distances(router) -> dict[str, float]:
     weight = lm.get_input_embeddings().weight.detach().float()
     ids = list(router.mid_ids)
     mids = weight[ids]
-    sample = weight[torch.arange(1000, 2000)]
+    sample = weight[torch.arange(2000, 3000)]
     off = ~torch.eye(len(ids), dtype=torch.bool)
     out = {"mid_min_distance": float(torch.cdist(mids, mids)[off].min()),
            "token_mean_distance": float(torch.cdist(sample, sample).sum() / (1000 * 999))}
@@ -162,9 +162,11 @@ def _losses(result: dict[str, Any] | None) -> str:
     return text
 
 
-def _mid(d: dict[str, Any] | None) -> str:
+def _mid(d: dict[str, Any] | None, tokens: bool = True) -> str:
     if not d:
         return "–"
+    if not tokens:  # after training: the ordinary tokens' spread is the start's (they barely move)
+        return f"{d['mid_min_distance']:.2f} / {d['mid_max_cosine']:.2f}"
     return f"{d['mid_min_distance']:.2f} / {d['token_mean_distance']:.2f} / {d['mid_max_cosine']:.2f}"
 
 
@@ -203,10 +205,10 @@ def render() -> str:
         before = _losses(_cached(c, "before", "known_answer")) if c.before is not None else "unchanged"
         lines.append(f"| {c.name} | {_losses(_cached(c, 'now', 'known_answer'))} | {before} |")
     lines += ["", "## MID tokens: how far apart", "",
-              "Smallest distance between two MID rows of the input embedding / mean distance between ordinary "
-              "tokens (rows 1000-1999) / largest cosine between two MID tokens' input states (MiniLM: the "
-              "embedding layer's output, LayerNorm included; SmolLM2: the rows). At initialisation and after the "
-              "known-answer fit.", "",
+              "At initialisation: smallest distance between two MID rows of the input embedding / mean distance "
+              "between ordinary tokens (rows 2000-2999 of the vocabulary) / largest cosine between two MID tokens' "
+              "input states (MiniLM: the embedding layer's output at one position, LayerNorm included; SmolLM2: "
+              "the rows). After the known-answer fit: the smallest distance / the largest cosine.", "",
               "| Router | Now, start | Now, trained | Before, start | Before, trained |", "|---|---|---|---|---|"]
     for c in CASES:
         if not c.router.startswith("lookahead"):
@@ -214,7 +216,7 @@ def render() -> str:
         cells = []
         for setup in ("now", "before"):
             fit = _cached(c, setup, "known_answer")
-            cells += [_mid(_cached(c, setup, "mid_start")), _mid((fit or {}).get("mid"))]
+            cells += [_mid(_cached(c, setup, "mid_start")), _mid((fit or {}).get("mid"), tokens=False)]
         lines.append(f"| {c.name} | " + " | ".join(cells) + " |")
     return "\n".join(lines + ["", *NOTES]) + "\n"
 

@@ -24,10 +24,11 @@ TARGETS = {"cpt50": 0.5, "cpt80": 0.8}
 
 def strong_weak_pair(models: list[str], costs: dict[str, np.ndarray],
                      benches: dict[str, dict[str, Any]]) -> tuple[str, str]:
-    """(strong, weak): weak = the cheapest candidate over the pool's items (total USD), strong = the
-    best of the others by average mu_n alone (the pool's best when that is not the cheapest)."""
-    total = [sum(float(c[:, j].sum()) for c in costs.values()) for j in range(len(models))]
-    weak = int(np.argmin(total))
+    """(strong, weak): weak = the cheapest candidate by mean cost per item over the benchmarks (the
+    average curve's cost; a total would be MATH's 5000 items), strong = the best of the others by average
+    mu_n alone (the pool's best when that is not the cheapest)."""
+    cost = [np.mean([float(c[:, j].mean()) for c in costs.values()]) for j in range(len(models))]
+    weak = int(np.argmin(cost))
     quality = [np.mean([b["single"][j]["mu_n"] for b in benches.values()]) for j in range(len(models))]
     strong = max((j for j in range(len(models)) if j != weak), key=lambda j: quality[j])
     return models[strong], models[weak]

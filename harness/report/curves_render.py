@@ -47,13 +47,14 @@ def curve_markdown(data: dict[str, Any]) -> list[str]:
     one_point = len(next(iter(data["benchmarks"].values()))["router"]) == 1
     lines = [f"## {label}", "", f"Scores: {data['scores']}. Conventions: `{data['conventions']}`."
              + (" **One point per benchmark: the router returned choices only.**" if one_point else ""), "",
-             "| Benchmark | router: USD/item, mu_n at λ=0 | cheapest point | AIQ router | AIQ oracle (cheapest-correct) |",
+             "| Benchmark | λ = 0: USD per 1000 items, mu_n | λ = ∞ (cheapest per item) | AIQ router | "
+             "AIQ oracle (cheapest-correct) |",
              "|---|---|---|---|---|"]
     rows = [(b, data["benchmarks"][b]) for b in _benches(data)] + [("**average**", data["average"])]
     for name, b in rows:
         first, last = b["router"][0], b["router"][-1]
-        lines.append(f"| {name} | ${first['usd_per_item'] * 1000:.3f}k⁻¹, {first['mu_n']:.1f} | "
-                     f"${last['usd_per_item'] * 1000:.3f}k⁻¹, {last['mu_n']:.1f} | {_num(b['aiq']['router'])} | "
+        lines.append(f"| {name} | ${first['usd_per_item'] * 1000:.3f}, {first['mu_n']:.1f} | "
+                     f"${last['usd_per_item'] * 1000:.3f}, {last['mu_n']:.1f} | {_num(b['aiq']['router'])} | "
                      f"{_num(b['aiq']['oracle'])} |")
     sw = data.get("strong_weak") or {}
     lines += ["", f"Strong/weak pair: strong **{sw.get('strong')}**, weak **{sw.get('weak')}**"
@@ -84,7 +85,7 @@ def render(folder: Path | None = None) -> Path | None:
              "cached prompt and answer (SmolLM2 tokenizer; MT-Bench: first turn) x the price table. λ sweep: "
              "argmax(score - λ·USD); AIQ: mean of the non-decreasing convex hull over the single candidates' cost "
              "range, in mu_n; strong/weak: RouteLLM's APGR and CPT. Method: docs/methods.md (cost-quality curves).",
-             "", f"Prices: {prices.get('source', '–')} ({prices.get('date', '–')}).", ""]
+             "", f"Prices: {prices.get('source', '–')} Date: {prices.get('date', '–')}.", ""]
     for data in curves:
         lines += curve_markdown(data)
         atomic_write_text(curve_dir() / f"{_stem(data)}.svg", plot_svg(data))
@@ -94,7 +95,7 @@ def render(folder: Path | None = None) -> Path | None:
 
 def plot_svg(data: dict[str, Any]) -> str:
     """One panel per benchmark and the average: router curve, oracle's cheapest-correct curve, and
-    the single candidates, mu_n against USD per item (log scale)."""
+    the single candidates, mu_n against USD per 1000 items."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -112,7 +113,7 @@ def plot_svg(data: dict[str, Any]) -> str:
         for s in b["single"]:
             ax.scatter([s["usd_per_item"] * 1000], [s["mu_n"]], marker="s", s=14, color="grey")
             ax.annotate(s["model"].split("-")[0], (s["usd_per_item"] * 1000, s["mu_n"]), fontsize=6)
-        ax.set_xscale("log")
+        ax.margins(x=0.12)
         ax.set_title(f"{name} (AIQ {_num(b['aiq']['router'])})")
         ax.set_xlabel("USD per 1000 items")
         ax.set_ylabel("mu_n")

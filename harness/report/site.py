@@ -192,10 +192,11 @@ def leaderboard_table(stats: dict[GroupKey, GroupStats]) -> str:
     costs = {p.key: p for p in analysis.cost_points(stats)}
     rows = []
     for (pool, protocol), keys in display_groups(stats).items():
-        ranked = sorted(keys, key=lambda k: -stats[k].avg_point())
+        mark = marks.get((pool, protocol), {})
+        order = {"leader": 0, "tied": 1}  # equal averages: the leader first, then the tied
+        ranked = sorted(keys, key=lambda k: (-stats[k].avg_point(), order.get(mark.get(k, ""), 2), k[0]))
         ranks = {k: i + 1 for i, k in enumerate(k for k in ranked if k[0] != "oracle")}
-        rows += [_row(stats[k], pool, protocol, marks.get((pool, protocol), {}).get(k, ""), ranks.get(k), costs[k],
-                      benches) for k in ranked]
+        rows += [_row(stats[k], pool, protocol, mark.get(k, ""), ranks.get(k), costs[k], benches) for k in ranked]
     head = ['<th title="rank by average mu_n (oracle excluded)">#</th>', '<th class="text router">Router</th>',
             '<th class="text hide-narrow">Profile</th>', '<th class="hide-narrow">Seeds</th>',
             "<th>Avg mu_n<span class=sub>95% CI</span></th>",
