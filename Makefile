@@ -180,3 +180,30 @@ serve: setup data
 	  $(if $(RUN),--run '$(RUN)' --fold $(FOLD),--router '$(ROUTER)' --fit '$(FIT)' --pool '$(POOL)' \
 	  --benchmarks '$(BENCHMARKS)' --profile $(PROFILE) --seed $(SEED) --folds $(FOLDS) \
 	  $(foreach o,$(OPTIONS),--option '$(o)')) --host $(SERVE_HOST) --port $(SERVE_PORT)
+
+# A new candidate (issue 25, docs/candidates.md): generate, grade or judge, import.
+#   make candidate MODEL=my-model BENCHMARKS=gsm8k,humaneval PRETRAINED=<weights folder, hub id or .gguf> [GGUF=<file in it>]
+#   make candidate MODEL=my-model BASE_URL=http://127.0.0.1:8000/v1 [ENDPOINT_MODEL=<name there>]   (all seven benchmarks)
+#   [LIMIT=N] [TASKS="gsm8k=gsm8k_cot"] [MAX_TOKENS=] [TEMPERATURE=] [CONCURRENCY=4] [THREADS=1] [NO_JUDGE=1] [FORCE=1]
+#   Chat benchmarks are judged through JUDGE_BASE_URL / JUDGE_MODEL (Arena-Hard: ARENA_HARD_JUDGE_CONFIG too).
+PRETRAINED  ?=
+GGUF        ?=
+BASE_URL    ?=
+ENDPOINT_MODEL ?=
+LIMIT       ?=
+TASKS       ?=
+MAX_TOKENS  ?=
+TEMPERATURE ?=
+CONCURRENCY ?= 4
+THREADS     ?=
+NO_JUDGE    ?=
+FORCE       ?=
+.PHONY: candidate
+candidate: setup data
+	@test -n "$(MODEL)" || { echo "usage: make candidate MODEL=<name> [BENCHMARKS=...] PRETRAINED=<weights> and/or BASE_URL=<endpoint> (docs/candidates.md)" >&2; exit 2; }
+	$(BIN)/routing-harness candidate --model '$(MODEL)' --benchmarks '$(BENCHMARKS)' --concurrency $(CONCURRENCY) \
+	  $(if $(PRETRAINED),--pretrained '$(PRETRAINED)') $(if $(GGUF),--gguf-file '$(GGUF)') \
+	  $(if $(BASE_URL),--base-url '$(BASE_URL)') $(if $(ENDPOINT_MODEL),--endpoint-model '$(ENDPOINT_MODEL)') \
+	  $(if $(LIMIT),--limit $(LIMIT)) $(foreach t,$(TASKS),--task '$(t)') $(if $(MAX_TOKENS),--max-tokens $(MAX_TOKENS)) \
+	  $(if $(TEMPERATURE),--temperature $(TEMPERATURE)) $(if $(THREADS),--threads $(THREADS)) \
+	  $(if $(NO_JUDGE),--no-judge) $(if $(FORCE),--force)

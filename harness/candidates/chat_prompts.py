@@ -100,7 +100,7 @@ def fastchat_conversation(model: str, template: str | None):
 @lru_cache(maxsize=1)
 def fastchat_temperatures() -> dict[str, float]:
     """FastChat's per-category temperatures (``fastchat.llm_judge.common.temperature_config``), read
-    from its file: importing that module needs the anthropic package and openai < 1's API."""
+    from its file: importing that module also imports anthropic and FastChat's openai < 1 request code."""
     spec = importlib.util.find_spec("fastchat")
     path = Path(spec.origin).parent / "llm_judge" / "common.py" if spec and spec.origin else None
     if path is None or not path.is_file():

@@ -53,8 +53,11 @@ def ground_truth(adapter: Benchmark, data: BenchmarkData, conventions: str) -> n
 
 
 def oracle_choice(adapter: Benchmark, data: BenchmarkData, conventions: str) -> np.ndarray:
-    """The oracle's choice: per item the best ground truth; ties to the first in pool order."""
-    return np.argmax(ground_truth(adapter, data, conventions), axis=1)
+    """The oracle's choice: per item the best ground truth; ties as ``BenchmarkData.oracle_choice``
+    (the first in pool order)."""
+    if conventions == "paper" or not differs(adapter):
+        return data.oracle_choice()
+    return np.argmax(adapter.official_gt(data), axis=1)
 
 
 def options(adapter: Benchmark, conventions: str) -> dict[str, Any]:

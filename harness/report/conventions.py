@@ -180,7 +180,8 @@ def conventions_markdown(rows: dict[tuple[str, str], list[Row]], recorded_offici
         changed = [r for r in members if r.differs]
         lines += [f"## Pool `{pool}`, protocol `{protocol}`", "",
                   f"{len(changed)} router(s) change rank or tie mark: "
-                  + (", ".join(f"{r.key[0]} ({_cell(r, 'paper')} → {_cell(r, 'official')})" for r in changed) or "none")
+                  + (", ".join(f"{_name(r.key)} ({_cell(r, 'paper')} → {_cell(r, 'official')})" for r in changed)
+                     or "none")
                   + ".", "", "| Router | Profile | paper avg mu_n | rank | official avg mu_n | rank | Δ | differs |",
                   "|---|---|---|---|---|---|---|---|"]
         for r in members:
@@ -190,6 +191,10 @@ def conventions_markdown(rows: dict[tuple[str, str], list[Row]], recorded_offici
                          f"{'**yes**' if r.differs else ''} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _name(key: GroupKey) -> str:
+    return key[0] if key[3] == "-" else f"{key[0]}@{key[3]}"
 
 
 def _cell(row: Row, rules: str) -> str:

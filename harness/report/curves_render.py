@@ -57,6 +57,9 @@ def curve_markdown(data: dict[str, Any]) -> list[str]:
                      f"${last['usd_per_item'] * 1000:.3f}, {last['mu_n']:.1f} | {_num(b['aiq']['router'])} | "
                      f"{_num(b['aiq']['oracle'])} |")
     sw = data.get("strong_weak") or {}
+    if not sw.get("benchmarks"):
+        return lines + ["", f"Strong/weak pair {sw.get('strong')} / {sw.get('weak')}: {sw.get('note', 'not computed')}.",
+                        "", f"![cost-quality curves of {data['router']}](costcurve/{_stem(data)}.svg)", ""]
     lines += ["", f"Strong/weak pair: strong **{sw.get('strong')}**, weak **{sw.get('weak')}**"
               + (f" ({sw['note']})" if sw.get("note") else "") + ". APGR and CPT (share of calls to the strong "
               "model, %) with 95% paired bootstrap intervals:", "",
