@@ -106,7 +106,7 @@ def check_router(name: str, modules: list[str]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# regrade, import, export, judge
+# regrade, import, export, judge (no argparse ``choices``: a wrong value is a one-line error, exit 2)
 
 def _partial_tag(pool: str, limit: int | None) -> str:
     """'' for a full paper5 re-grade (the report results/regrade/ keeps); otherwise a suffix, so a
@@ -197,7 +197,7 @@ def add_grading_commands(sub) -> None:
                        "verdicts.\nA full paper5 run writes results/regrade/<benchmark>.{md,json}; --limit or "
                        "another --pool\nwrites a suffixed file beside it (<benchmark>__first<N>..., never the "
                        "full report).")
-    p.add_argument("--benchmark", required=True, choices=("gsm8k", "math", "humaneval", "mbpp"))
+    p.add_argument("--benchmark", required=True, help="gsm8k, math, humaneval or mbpp")
     p.add_argument("--pool", default="paper5", help="pool name, model,model,... or one model")
     p.add_argument("--limit", type=int, default=None, help="only the first N items (a quick look)")
     p.add_argument("--write", action="store_true", help="also store <model>-regraded candidates")
@@ -207,7 +207,7 @@ def add_grading_commands(sub) -> None:
                        description="Import a model's outputs as a new candidate (then name it in POOL=).\n"
                        "Prints the items and the model's own metric per benchmark, and records the import\n"
                        "(file hashes) in <cache>/imports/<model>.json. Formats: docs/grading.md.")
-    p.add_argument("--format", required=True, choices=FORMATS, type=_format, help="the tool that wrote --file")
+    p.add_argument("--format", required=True, type=_format, help=f"the tool that wrote --file: {', '.join(FORMATS)}")
     p.add_argument("--file", required=True, help="the tool's output file or folder (alpaca_eval: results/<model> "
                    "or its annotations.json; bundle: a .rh-import.tar.gz)")
     p.add_argument("--model", required=True, help="name of the new candidate")
@@ -221,7 +221,7 @@ def add_grading_commands(sub) -> None:
                        description="Write a candidate's cached files in a tool's native format (round trip with\n"
                        "import), or --format bundle: an imported candidate's exact files and import record,\n"
                        "to re-import elsewhere with 'import --format bundle' (same bytes, same hashes).")
-    p.add_argument("--format", required=True, choices=FORMATS, type=_format)
+    p.add_argument("--format", required=True, type=_format, help=", ".join(FORMATS))
     p.add_argument("--model", required=True, help="the candidate, as named in POOL=")
     p.add_argument("--out", default="export", help="folder to write into")
     p.add_argument("--benchmark", default=None, help="evalplus: humaneval or mbpp; lm_eval: gsm8k or math")
@@ -232,7 +232,7 @@ def add_grading_commands(sub) -> None:
                        "judgments in the tool's own format, ready for 'import'. Needs JUDGE_BASE_URL and\n"
                        "JUDGE_MODEL (JUDGE_API_KEY, JUDGE_PRICE_IN/OUT, JUDGE_TIMEOUT optional; docs/grading.md).\n"
                        "Every call is cached on disk: an interrupted run resumes.")
-    p.add_argument("--benchmark", required=True, choices=("alpacaeval", "arenahard", "mtbench"))
+    p.add_argument("--benchmark", required=True, help="alpacaeval, arenahard or mtbench")
     p.add_argument("--answers", required=True, help="the model's answers: alpaca_eval model_outputs.json, "
                    "arena-hard-auto model_answer/<model>.jsonl or FastChat model_answer/<model>.jsonl")
     p.add_argument("--model", required=True, help="name of the new candidate")

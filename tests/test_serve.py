@@ -20,7 +20,7 @@ pytest.importorskip("uvicorn")
 import httpx2  # noqa: E402
 from openai import NotFoundError, OpenAI  # noqa: E402
 
-from harness.core import protocols, store  # noqa: E402
+from harness.core import config, protocols, store  # noqa: E402
 from harness.core.errors import HarnessError  # noqa: E402
 from harness.core.io import read_json  # noqa: E402
 from harness.core.pools import PAPER5  # noqa: E402
@@ -97,6 +97,8 @@ def knn():
 
 def test_routes_as_offline_predict(fake, knn):
     prompts = store.load("mbpp", PAPER5).prompts[:24]
+    shards = lambda: sorted((config.parsed_cache_dir() / "embeddings").rglob("*.npz"))  # noqa: E731
+    before = shards()
     items = RoutingData(uids=[f"q{i}" for i in range(len(prompts))], benchmarks=["mbpp"] * len(prompts),
                         prompts=prompts, models=list(PAPER5))
     offline = [PAPER5[i] for i in np.argmax(knn.router.predict(items), axis=1)]
@@ -114,6 +116,7 @@ def test_routes_as_offline_predict(fake, knn):
         assert body["choices"][0]["message"]["content"] == answer_text(chosen, {"model": f"upstream/{chosen}",
                                                                                 "messages": _ask("", prompt)["messages"]})
     assert max(sizes) > 1 and sum(sizes) == len(prompts)  # concurrent requests shared predict calls
+    assert shards() == before  # queries are not written into the training-prompt embedding cache
 
 
 def test_streams_with_routing_on_the_first_chunk(fake):

@@ -135,7 +135,7 @@ return Array.from(document.querySelectorAll('#leaderboard tbody tr')).filter(r =
                       inView: c.top >= 0 && c.bottom <= vh && c.left >= 0 && c.right <= vw}; });"""
 
 
-def test_first_screen_at_1400_shows_the_paper5_board_with_scores(report, browser, tmp_path):
+def test_chromium_first_screen_at_1400_shows_the_paper5_board(report, browser, tmp_path):
     _open(browser, report["page"], 1400)
     from selenium.webdriver.support.ui import Select
 
@@ -154,7 +154,7 @@ def test_first_screen_at_1400_shows_the_paper5_board_with_scores(report, browser
     _shot(browser, tmp_path / "leaderboard-1400.png")
 
 
-def test_no_horizontal_overflow_at_390(report, browser, tmp_path):
+def test_chromium_no_horizontal_overflow_at_390(report, browser, tmp_path):
     _open(browser, report["page"], 390)
     widths = browser.execute_script(
         "const b=document.getElementById('board').getBoundingClientRect();"
@@ -183,7 +183,7 @@ def _overlap(a, b) -> bool:
 
 
 @pytest.mark.parametrize("pool", ["paper5", POOL6])
-def test_every_plot_has_distinct_labels_that_do_not_overlap(report, browser, pool):
+def test_chromium_plot_labels_are_distinct_and_apart(report, browser, pool):
     from selenium.webdriver.support.ui import Select
 
     _open(browser, report["page"], 1400, 5000)
@@ -203,7 +203,7 @@ def test_every_plot_has_distinct_labels_that_do_not_overlap(report, browser, poo
         assert "Qwen2.5-Coder-7B-Instruct alone" in every  # the cost–quality curve file is drawn
 
 
-def test_long_pool_alias_sorting_filters_and_view_in_the_url(report, browser):
+def test_chromium_pool_alias_sorting_filters_and_url(report, browser):
     from selenium.webdriver.support.ui import Select
 
     _open(browser, report["page"], 1400)

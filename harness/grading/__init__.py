@@ -2,7 +2,7 @@
 ``sandbox_host``, and ``_sandbox_boot`` with ``_sandbox_wire`` inside it), split into the model's
 code and the benchmark's tests (``programs``), re-grading math and code (``regrade``), importing new
 candidates from the field's output formats (``importers`` and the per-family ``import_chat``,
-``import_graded``, with ``staging``), and judging new chat answers through an OpenAI-compatible
+``import_graded``, ``import_lmeval`` for lm-eval samples, with ``staging``), and judging new chat answers through an OpenAI-compatible
 endpoint (``judge``; its HTTP answers read by ``judge_http``).
 
 Imports: :mod:`harness.core` (and ``benchmarks``); never cost, report or experiments.

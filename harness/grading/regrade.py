@@ -139,7 +139,7 @@ def run_programs(programs: Sequence[str | Program], *, timeout_s: float = CODE_T
     fresh = {keys[i]: [False, NO_TEST] for i, p in enumerate(programs) if not p.test}
     if todo:
         sandbox = Sandbox(Limits(timeout_s=timeout_s), workers=workers)
-        outcomes = sandbox.run_many([programs[i] for i in todo], progress=len(todo) > 200)
+        outcomes = sandbox.run_many([programs[i] for i in todo], progress=len(todo) > 20)
         fresh.update({keys[i]: [o.passed, _why(o)] for i, o in zip(todo, outcomes)})
     if cache is not None and fresh:
         cache.update(fresh)

@@ -82,7 +82,9 @@ def prompt_text(messages: list[Message], mode: str) -> str:
         text = "\n\n".join(t for t in (_text(m.content) for m in messages) if t)
     else:
         users = [m for m in messages if m.role == "user"]
-        text = _text(messages[-1].content)
+        if not users:
+            raise RequestError(400, "messages: no user message to route on", param="messages")
+        text = _text(users[-1].content)
     if not text.strip():
         raise RequestError(400, "messages: the message to route on has no text", param="messages")
     return text

@@ -17,8 +17,6 @@ and cannot route live traffic.
 """
 from __future__ import annotations
 
-import hashlib
-import inspect
 import sys
 import time
 from dataclasses import dataclass, field
@@ -87,14 +85,9 @@ def model_id(router: str) -> str:
 
 def code_fingerprint(router: Router) -> str:
     """A short hash of the router's code (its module and the project modules it imports)."""
-    try:
-        from harness.core.fingerprint import code_fingerprint as fingerprint
-    except ImportError:  # older checkout without the fingerprint module: the router's own file only
-        fingerprint = None
-    if fingerprint is not None:
-        return fingerprint(type(router))
-    source = inspect.getsourcefile(type(router))
-    return hashlib.sha256(Path(source).read_bytes()).hexdigest()[:16] if source else "unknown"
+    from harness.core.fingerprint import code_fingerprint as fingerprint
+
+    return fingerprint(type(router))
 
 
 def _pooled(models: list[str], benchmarks: list[str] | None) -> RoutingData:
