@@ -266,7 +266,7 @@ def plots(stats: dict[GroupKey, GroupStats]) -> str:
         dots = [Dot(analysis.label(s.key), s.avg_point(), interval(s.avg_draws()) if s.scored() else None,
                     s.key[2] == "none") for s in members]
         plot = dot_plot(dots, fig_id("avg", pool, protocol), "average mu_n (95% CI; 0 = random, 100 = oracle)")
-        parts.append(plot.figure(f"Average mu_n with its 95% interval, every router of the pool and protocol; "
+        parts.append(plot.figure("Average mu_n with its 95% interval, every router of the pool and protocol; "
                                  "references in grey.", attrs(pool, protocol)))
         rows = [(analysis.label(s.key), s.key[2] == "none",
                  {b: (s.point_mu_n[b], interval(s.draws_mu_n[b]) if b in s.draws_mu_n else None)
