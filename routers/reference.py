@@ -1,5 +1,6 @@
 """Reference routers: random, oracle and a fixed single model. They learn nothing, and take no
-``OPTIONS=``: an option given to them is an error, never silently ignored."""
+``OPTIONS=``: an option given to them is an error, never silently ignored (speed-only settings such as
+``num_threads``, which change no prediction, are accepted)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,6 +8,7 @@ import numpy as np
 from harness.core.errors import HarnessError
 from routers import register_router
 from routers.base import Router, RouterContext, RoutingData
+from routers.profiles import SPEED_ONLY
 
 
 class ReferenceRouter(Router):
@@ -17,7 +19,8 @@ class ReferenceRouter(Router):
 
     def __init__(self, ctx: RouterContext):
         super().__init__(ctx)
-        unknown = [key for key in ctx.options if key not in self.OPTIONS]
+        # speed-only settings (threads, device...) change no prediction: accepted, as lanes pass them to every run
+        unknown = [key for key in ctx.options if key not in self.OPTIONS and key not in SPEED_ONLY]
         if unknown:
             accepted = ", ".join(self.OPTIONS) or "none"
             raise HarnessError(f"router '{self.label()}': unknown option '{unknown[0]}' "

@@ -268,10 +268,10 @@ def test_embeddings_are_unit_norm_and_cached_per_text(tmp_path, monkeypatch):
 
 
 def test_bad_input_is_one_line(monkeypatch):
-    with pytest.raises(HarnessError, match=r"unknown profile 'gpu' \(known: .*smoke.*cpu.*paper"):
-        _router("knn", PAPER5, profile="gpu")
-    with pytest.raises(HarnessError, match="unknown profile 'gpu'"):
-        _router("task_best", PAPER5, profile="gpu")
+    with pytest.raises(HarnessError, match=r"unknown profile 'tpu' \(known: .*smoke.*cpu.*paper"):
+        _router("knn", PAPER5, profile="tpu")
+    with pytest.raises(HarnessError, match="unknown profile 'tpu'"):
+        _router("task_best", PAPER5, profile="tpu")
     with pytest.raises(HarnessError, match="unknown option 'kk'"):
         _router("knn", PAPER5, kk=3)
     with pytest.raises(HarnessError, match="k=0 must be at least 1"):

@@ -144,7 +144,7 @@ def test_clm_joint_training_pass_equals_the_separate_sequences(items):
         router.settings["clm_training"] = mode
         model.zero_grad()
         torch.manual_seed(0)  # the scorer's dropout draws the same mask in both layouts
-        loss = router.loss(model, {"examples": examples, "train": True}, 0.5)
+        loss, _ = router.loss(model, {"examples": examples, "train": True}, 0.5)  # (loss, logged parts)
         loss.backward()
         grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
         with torch.no_grad():

@@ -157,7 +157,7 @@ def _source_file(obj: object) -> Path | None:
     return Path(file) if file and Path(file).exists() else None
 
 
-_RECENT: dict[tuple, tuple[float, str]] = {}  # objects -> (when checked, digest)
+_RECENT: dict[tuple, tuple[float, str, tuple]] = {}  # objects -> (when checked, digest, stats of their files)
 RECHECK_SECONDS = 2.0  # a tight loop (the bootstrap keys thousands of draws) re-stats the files at most this often
 
 
@@ -169,14 +169,27 @@ def code_fingerprint(*objects: object) -> str:
         recent = _RECENT.get(objects)
     except TypeError:  # unhashable: no fast path
         recent = None
-    if recent is not None and time.monotonic() - recent[0] < RECHECK_SECONDS:
-        return recent[1]
+    roots = _root_stats(objects)
+    if recent is not None and time.monotonic() - recent[0] < RECHECK_SECONDS and recent[2] == roots:
+        return recent[1]  # the files named directly are unchanged: only their imports go unchecked this briefly
     digest = _fingerprint(objects)
     try:
-        _RECENT[objects] = (time.monotonic(), digest)
+        _RECENT[objects] = (time.monotonic(), digest, roots)
     except TypeError:
         pass
     return digest
+
+
+def _root_stats(objects: tuple) -> tuple:
+    out = []
+    for obj in objects:
+        file = _source_file(obj)
+        try:
+            st = file.stat() if file is not None else None
+        except OSError:
+            st = None
+        out.append(None if st is None else (st.st_mtime_ns, st.st_size))
+    return tuple(out)
 
 
 def _fingerprint(objects: tuple) -> str:

@@ -162,10 +162,10 @@ def setup_artefact(runs: list[Run]) -> str | None:
     cfgs = [run.raw.get("router_config", {}) for run in runs]
     if any(c.get("separate") and _old_mid_rows(c) for c in cfgs):
         return ("an artefact of the setup, not a verdict: this row's MID tokens are MiniLM's [unused] rows as "
-                "shipped (nearly identical: 0.26 apart against 1.57 between ordinary tokens), and in the separate "
-                "layout the MID token is the only sign of which candidate is scored; its known-answer accuracy is "
-                "below the 0.85 every router must reach (results/diagnostics.md). Re-run with distinct MID rows "
-                "(mid_init=sampled, the default now) before reading this row")
+                "shipped, nearly identical, and in the separate layout the MID token is the only sign of which "
+                "candidate is scored; in that setup its known-answer accuracy is below the 0.85 every router must "
+                "reach, and above it with the rows drawn apart (results/diagnostics.md). Re-run with distinct MID "
+                "rows (mid_init=sampled, the default now) before reading this row")
     return None
 
 
