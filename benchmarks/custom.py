@@ -19,7 +19,6 @@ re-read; run files record the file's path and sha256 (``provenance.benchmark_fil
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import sys
@@ -32,6 +31,7 @@ import numpy as np
 from benchmarks import BENCHMARKS, register_benchmark
 from benchmarks.base import Benchmark, BenchmarkData, ItemTable, ModelRecords
 from benchmarks.custom_formats import SPLITS, read_long
+from harness.core.io import sha256_file
 from harness.core.errors import HarnessError
 
 ENV = "BENCHMARK_FILE"
@@ -63,14 +63,6 @@ class Table:
 
 
 _TABLES: dict[str, Table] = {}  # benchmark name -> its file's table
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _slug(text: str) -> str:
@@ -113,7 +105,7 @@ def load_table(name: str, path: Path) -> Table:
     models = list(dict.fromkeys(frame["model"]))
     if len(models) < 2:
         raise HarnessError(f"{path}: {len(models)} candidate(s); routing needs at least two")
-    table = Table(name=name, path=path, sha256=_sha256(path), layout=layout, metric=metric, models=models)
+    table = Table(name=name, path=path, sha256=sha256_file(path), layout=layout, metric=metric, models=models)
     groups = [(None, frame)] if label is None else list(frame.groupby(label, sort=False))
     for value, rows in groups:
         bench = name if value is None else f"{name}.{_slug(value)}"
@@ -227,7 +219,7 @@ def register(spec: str) -> list[str]:
     name, path = parse_spec(spec)
     resolved = path.resolve()
     known = next((t for t in _TABLES.values() if t.name == name), None)
-    if known is not None and known.path == resolved and known.sha256 == _sha256(resolved):
+    if known is not None and known.path == resolved and known.sha256 == sha256_file(resolved):
         return [b for b, t in _TABLES.items() if t is known]
     table = load_table(name, resolved)
     untested = [b for b, part in table.parts.items() if "test" not in part.split]
@@ -282,7 +274,7 @@ def ensure_registered(files: dict[str, dict[str, str]]) -> None:
         path = Path(info.get("path", ""))
         if bench in BENCHMARKS or not path.is_file():
             continue
-        if _sha256(path) == info.get("sha256"):
+        if sha256_file(path) == info.get("sha256"):
             register(f"{info.get('name', bench)}={path}")
 
 

@@ -113,9 +113,30 @@ def check_profile(name: str) -> str:
     return name
 
 
+# Settings a router reads with a default of its own (not listed in the tables above); an OPTIONS key
+# that is neither here nor in any table is a typo, refused rather than silently ignored.
+EXTRA_OPTIONS = frozenset({
+    "clm_inference", "clm_training", "curriculum", "device", "floor", "joint_mask_mb", "k", "mask_mode",
+    "mid_init", "mid_tokens", "n_init", "num_layers", "separate", "span", "span_positions", "tf32",
+    "train_layers", "variant", "max_response_len", "precision", "response_loss_threshold"})
+
+
+def known_options() -> set[str]:
+    keys = set(EXTRA_OPTIONS) | set(SPEED_ONLY)
+    for table in _COMMON.values():
+        keys |= set(table)
+    for family in _FAMILY.values():
+        for table in family.values():
+            keys |= set(table)
+    return keys
+
+
 def settings(profile: str, *families: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Common settings, then each family's, then the user's OPTIONS (parsed to the default's type)."""
     check_profile(profile)
+    unknown = sorted(set(options or {}) - known_options())
+    if unknown:
+        raise HarnessError(f"unknown option '{unknown[0]}' (OPTIONS=); known: {', '.join(sorted(known_options()))}")
     out = dict(_COMMON[profile])
     for family in families:
         out.update(_FAMILY.get(family, {}).get(profile, {}))

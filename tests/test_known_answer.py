@@ -6,11 +6,13 @@ code → Qwen-Coder (harness/experiments/known_answer.py). Each router, in the s
 144 items and must route >= 0.85 of 72 held-out items to their target. The setups that collapsed on
 the leaderboard fail here: Lookahead-CLM on 4 of SmolLM2's 30 layers and the separate-prediction
 variant with MiniLM's near-identical [unused] MID rows (results/diagnostics.md has both accuracies).
-Overfit: trained on 64 items with their real labels, a router must route >= 0.9 of those same items to
-one of their best candidates. The CLM is the slowest (30 layers): its tests are separate
+Overfit: trained on 64 items labelled with their real best candidate, a router must route >= 0.9 of
+those same items there. The CLM is the slowest (30 layers): its tests are separate
 (``-k "not clm"`` leaves them out).
 """
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
@@ -36,6 +38,12 @@ def test_known_answer(data, name):
     _check_known_answer(name, data)
 
 
+# All 30 of SmolLM2's layers on a CPU: over ten minutes each on the 2-core machine, too slow for every
+# `make test`; run them with HARNESS_SLOW_TESTS=1 (or `make diagnostics`, which reports the same check).
+slow = pytest.mark.skipif(not os.environ.get("HARNESS_SLOW_TESTS"), reason="slow (SmolLM2, 30 layers): HARNESS_SLOW_TESTS=1")
+
+
+@slow
 def test_known_answer_lookahead_clm(data):
     _check_known_answer("lookahead_clm", data)
 
@@ -49,7 +57,7 @@ def test_known_answer_set_is_balanced_and_labelled_by_task(data):
     assert (data.train.scores[chat, 0] == 1).all()
 
 
-OVERFIT = {"epochs": 10, "lr": 5e-4, "max_query_len": 48, "num_threads": 1}  # 40 steps of 16 on 64 items
+OVERFIT = {"epochs": 8, "lr": 5e-4, "max_query_len": 48, "num_threads": 1}  # 32 steps of 16 on 64 items
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +71,7 @@ def test_overfits_64_items(few, name):
     assert result["accuracy"] >= ka.OVERFIT_PASS, (name, result["accuracy"], result["best_single"])
 
 
+@slow
 def test_overfits_64_items_lookahead_clm(few):
-    result = ka.overfit("lookahead_clm", "small", {**OVERFIT, "epochs": 5}, few)
+    result = ka.overfit("lookahead_clm", "small", {**OVERFIT, "epochs": 4}, few)  # 32 steps of 8
     assert result["accuracy"] >= ka.OVERFIT_PASS, (result["accuracy"], result["best_single"])

@@ -77,3 +77,11 @@ def test_a_reference_run_imports_neither_torch_nor_sklearn():
             "print([m for m in ('torch', 'sklearn', 'transformers') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_learned_routers_refuse_an_unknown_option():
+    from harness.core.pools import PAPER5
+
+    with pytest.raises(HarnessError, match="unknown option 'kk'"):
+        build_router("mlc", RouterContext(models=list(PAPER5), profile="smoke", options={"kk": "3"}))
+    build_router("mlc", RouterContext(models=list(PAPER5), profile="smoke", options={"lr": "1e-4"}))  # a real one

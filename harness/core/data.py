@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from harness.core import config
+from harness.core.io import sha256_file
 from harness.core.errors import HarnessError
 
 UPSTREAM_REPO = "huangcb01/lookahead-routing"
@@ -59,19 +60,11 @@ def manifest_hash() -> str:
     return hashlib.sha256(MANIFEST_PATH.read_bytes()).hexdigest()[:12]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check(root: Path, rel: str) -> str:
     """sha256 of one file's content, checked against the manifest. Always hashed, never taken from
     a stamp of size and mtime, which an edit that keeps both (``os.utime``) passes. All 124 files
     (74 MB) hash in 0.06 s warm, 0.23 s cold on the project's 2-core machine."""
-    actual = _sha256(root / rel)
+    actual = sha256_file(root / rel)
     expected = manifest().get(rel)
     if expected is not None and actual != expected:
         raise HarnessError(

@@ -211,3 +211,14 @@ def write_json_gz(path: Path, obj: Any) -> None:
 def write_jsonl_gz(path: Path, rows: list[dict]) -> None:
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     atomic_write_bytes(path, gzip.compress(text.encode("utf-8"), mtime=0))
+
+
+def sha256_file(path: Path | str) -> str:
+    """The file's sha256, read in 1 MiB blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -3,13 +3,13 @@ sha256 of every user file it depends on (a ``ROUTER_MODULE``, an imported candid
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import os
 import subprocess
 import sys
 from functools import lru_cache
 
 from harness.core import config
+from harness.core.io import sha256_file
 from harness.core.data import manifest_hash
 from harness.core.fingerprint import PROJECT_PACKAGES, code_fingerprint
 
@@ -35,17 +35,12 @@ def stamp() -> dict[str, str]:
     return {"commit": git_commit(), "data_manifest": manifest_hash(), "created": now()}
 
 
-def _sha256(path: str) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.sha256(fh.read()).hexdigest()
-
-
 def code_stamp(router_class: type) -> dict:
     """The router's code fingerprint, and the user files (plug-in modules) that define it, hashed."""
     module = sys.modules.get(router_class.__module__)
     file = getattr(module, "__file__", None)
     builtin = router_class.__module__.split(".")[0] in PROJECT_PACKAGES
-    user = {str(file): _sha256(file)} if file and not builtin and os.path.isfile(file) else {}
+    user = {str(file): sha256_file(file)} if file and not builtin and os.path.isfile(file) else {}
     return {"code": code_fingerprint(router_class, "harness.core.runner"), "user_files": user}
 
 
@@ -62,9 +57,9 @@ def candidate_files(benchmarks: list[str], models: list[str]) -> dict[str, str]:
             for path in get_benchmark(bench).model_files(root, model):
                 rel = str(path.relative_to(root))
                 if rel not in known:
-                    out[rel] = _sha256(str(path))
+                    out[rel] = sha256_file(str(path))
     for model in models:  # the import's record (source hashes, format): harness.grading.import_record
         record = root / "imports" / f"{model}.json"
         if record.is_file():
-            out[str(record.relative_to(root))] = _sha256(str(record))
+            out[str(record.relative_to(root))] = sha256_file(str(record))
     return out

@@ -6,7 +6,7 @@ Yi-1.5-34B-Chat, math → internlm2_5-20b-chat, code → Qwen2.5-Coder-7B-Instru
 0). Any router that can learn should route held-out items of the same tasks to their target after a
 few dozen steps; a router whose setup keeps it from learning (an objective whose gradient drowns
 routing's, MID tokens it cannot tell apart) routes them all to one candidate. The overfit check
-trains on 64 items with their real labels and scores the router on those same items.
+trains on 64 items labelled with their real best candidate and scores the router on those same items.
 
 Used by ``tests/test_known_answer.py`` and ``results/diagnostics.md``
 (:mod:`harness.experiments.diagnostics`). Imports: core and ``routers``.
@@ -31,7 +31,7 @@ TASKS: dict[str, tuple[str, ...]] = {"chat": ("alpacaeval", "arenahard"), "math"
                                      "code": ("humaneval", "mbpp")}
 TARGET = {"chat": "Yi-1.5-34B-Chat", "math": "internlm2_5-20b-chat", "code": "Qwen2.5-Coder-7B-Instruct"}
 PASS = 0.85  # known-answer accuracy every learned router must reach
-OVERFIT_PASS = 0.9  # share of the 64 training items routed to one of their positive candidates
+OVERFIT_PASS = 0.9  # share of the 64 training items routed to their labelled best candidate
 
 
 @dataclass
@@ -82,14 +82,20 @@ def _concat(parts: list[RoutingData], rng: np.random.Generator | None) -> Routin
 
 
 def overfit_items(n: int = 64, seed: int = 0, pool: list[str] | None = None) -> RoutingData:
-    """``n`` informative items with their real scores, drawn evenly from the three tasks."""
+    """``n`` informative items drawn evenly from the three tasks, each labelled with its real best
+    candidate alone (score 1, the others 0; ties to the first in pool order): one positive per item, so
+    every router's loss (RouterDC's top-k contrast included) aims at the same choice."""
     pool = list(pool or PAPER5)
     rng = np.random.default_rng([seed, 64])
     parts = []
     for i, data in enumerate(_task_items(pool).values()):
         keep = np.flatnonzero(informative(data.scores))
         parts.append(data.subset(rng.choice(keep, n // 3 + (i < n % 3), replace=False)))
-    return _concat(parts, rng)
+    items = _concat(parts, rng)
+    best = np.argmax(items.scores, axis=1)
+    items.scores = np.zeros_like(items.scores)
+    items.scores[np.arange(len(best)), best] = 1.0
+    return items
 
 
 def build(name: str, profile: str, options: dict[str, Any], pool: list[str], seed: int = 0):
@@ -109,8 +115,8 @@ def known_answer(name: str, profile: str, options: dict[str, Any], data: KnownAn
 
 
 def overfit(name: str, profile: str, options: dict[str, Any], items: RoutingData, seed: int = 0) -> dict:
-    """Fit on ``items`` (validated on themselves) and route them: share sent to a positive candidate,
-    against the best single candidate's share."""
+    """Fit on ``items`` (validated on themselves) and route them: share sent to their labelled best
+    candidate, against the share of the most frequent one."""
     router = build(name, profile, options, items.models, seed)
     router.fit(items, items)
     choice = np.argmax(router.predict(items.queries()), axis=1)
