@@ -57,7 +57,7 @@ def test_known_answer_set_is_balanced_and_labelled_by_task(data):
     assert (data.train.scores[chat, 0] == 1).all()
 
 
-OVERFIT = {"epochs": 8, "lr": 5e-4, "max_query_len": 48, "num_threads": 1}  # 32 steps of 16 on 64 items
+OVERFIT = {"epochs": 16, "lr": 5e-4, "max_query_len": 48, "num_threads": 1}  # 64 steps of 16 on 64 items
 
 
 @pytest.fixture(scope="module")
@@ -65,13 +65,15 @@ def few():
     return ka.overfit_items()
 
 
-@pytest.mark.parametrize("name", ["mlc", "zooter", "routerdc", "lookahead_mlm", "lookahead_mlm_separate"])
-def test_overfits_64_items(few, name):
-    result = ka.overfit(name, "small", OVERFIT, few)
+# RouterDC without its sample-sample term: that term pulls the queries of a cluster together, against
+# memorising item by item (with it, 0.83 after 64 steps; its routing loss alone reaches 1.0)
+@pytest.mark.parametrize("name, options", [("mlc", {}), ("zooter", {}), ("routerdc", {"cluster_weight": 0.0}),
+                                           ("lookahead_mlm", {}), ("lookahead_mlm_separate", {})])
+def test_overfits_64_items(few, name, options):
+    result = ka.overfit(name, "small", {**OVERFIT, **options}, few)
     assert result["accuracy"] >= ka.OVERFIT_PASS, (name, result["accuracy"], result["best_single"])
 
 
-@slow
 def test_overfits_64_items_lookahead_clm(few):
-    result = ka.overfit("lookahead_clm", "small", {**OVERFIT, "epochs": 4}, few)  # 32 steps of 8
+    result = ka.overfit("lookahead_clm", "small", {**OVERFIT, "epochs": 8}, few)  # 64 steps of 8
     assert result["accuracy"] >= ka.OVERFIT_PASS, (result["accuracy"], result["best_single"])

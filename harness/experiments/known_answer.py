@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from harness.core import store
-from harness.core.errors import HarnessError  # noqa: F401 (re-exported for the diagnostics)
 from harness.core.pools import PAPER5
 from harness.core.runner import routing_data
 from routers import build_router

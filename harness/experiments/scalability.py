@@ -60,7 +60,9 @@ def ensure_run(router: str, pool: Pool, s: Settings, step: str) -> dict | None:
 # lookahead_mlm T=8 28.7 on 805), the T=3 / T=8 ratios of the 2026-11-23 runs, and for lookahead_clm
 # (600 items per benchmark) its one-pass run times scaled the same way: rough, but enough to order
 # the queue. Lanes start the longest runs first, so the last one does not run alone on one lane's cores.
-TRAINING_COST = {"mlc": (1.0, 0.0), "lookahead_mlm": (1.0, 0.27), "lookahead_clm": (0.3, 0.56)}
+# lookahead_clm's cpu setup now runs all 30 SmolLM2 layers (top 4 trained, 200 items per benchmark):
+# ~3.5x the 4-layer step (side-by-side probes, 2026-12-01), so its per-item cost is scaled by 3.5.
+TRAINING_COST = {"mlc": (1.0, 0.0), "lookahead_mlm": (1.0, 0.27), "lookahead_clm": (1.05, 1.96)}
 
 
 def expected_training(router: str, pool: Pool, benchmarks: list[str], s: Settings) -> float:
