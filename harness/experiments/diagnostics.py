@@ -178,9 +178,12 @@ def _mid(d: dict[str, Any] | None, tokens: bool = True) -> str:
 
 def render() -> str:
     stamp = provenance.stamp()
+    fits = [r["seconds"] for c in CASES for setup in ("now", "before") if (r := _cached(c, setup, "known_answer"))]
     lines = ["# Diagnostics: can every learned router learn?", "",
-             f"Regenerate: `make diagnostics` (cases already measured are read from data/cache/diagnostics/). Code "
-             f"{stamp['commit']}, data manifest {stamp['data_manifest']}, written {stamp['created']}.", "",
+             f"Regenerate: `make diagnostics` (cases already measured are read from data/cache/diagnostics/; "
+             f"measuring all {len(fits)} took {sum(fits) / 60:.0f} min of fits on this project's shared 2-core "
+             f"machine). Code {stamp['commit']}, data manifest {stamp['data_manifest']}, written {stamp['created']}.",
+             "",
              "**Known answer** (harness/experiments/known_answer.py, tests/test_known_answer.py): 144 real items "
              "of the cache (48 chat: AlpacaEval and Arena-Hard; 48 math: GSM8K and MATH; 48 code: HumanEval and "
              "MBPP) with their real answers, labelled by task alone: chat → Yi-1.5-34B-Chat, math → "
@@ -231,12 +234,14 @@ NOTES = [
     "- Lookahead-MLM: MID rows drawn apart (`mid_init=sampled`: each row its own draw from the per-dimension "
     "mean and spread of the vocabulary; `asis` keeps MiniLM's [unused] rows), span positions numbered straight "
     "through as the released training does (`span_positions=straight`; `restart` kept).",
-    "- Lookahead-CLM (small and cpu): all 30 SmolLM2 layers, the top 4 trained (`train_layers=4`: the lower "
-    "layers and the tied embeddings keep their pretrained weights), responses cut to 8 tokens. Its response "
-    "loss starts near 3.5-4 nats (4 layers: ~18, worse than uniform).",
+    "- Lookahead-CLM (small and cpu): all 30 SmolLM2 layers trained (was the first 4: `num_layers=4`), "
+    "responses cut to 8 tokens. Its response loss starts near 3.4 nats (4 layers: ~18, worse than uniform's "
+    "10.8). Training only the top 4 of the 30 layers (`train_layers=4`, cheaper) fails the known-answer check. "
+    "A training step costs 4.5x the 4-layer one (same-process probes), so the cpu profile caps 150 items per "
+    "benchmark (was 600): ~100 min for a cv run, estimated, not run.",
     "- Checkpoints: `checkpoint=last` on smoke, small, cpu and gpu (the 122-261-item validation splits are still "
     "evaluated and logged, `eval_rewards`); `best` on paper.",
-    "- Not re-run in this change (a shared 2-core machine): lookahead_clm cpu (~64 min before, more now), the "
+    "- Not re-run in this change (a shared 2-core machine): lookahead_clm cpu (64 min before), the "
     "ablation table (7 rows x 3 seeds, small) and lookahead_mlm cpu (~45 min). Their rows on the board still "
     "come from the old setups; results/ablations.md says which of its verdicts the setup explains.",
 ]
