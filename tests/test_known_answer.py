@@ -68,12 +68,15 @@ def few():
 # RouterDC without its sample-sample term: that term pulls the queries of a cluster together, against
 # memorising item by item (with it, 0.83 after 64 steps; its routing loss alone reaches 1.0)
 @pytest.mark.parametrize("name, options", [("mlc", {}), ("zooter", {}), ("routerdc", {"cluster_weight": 0.0}),
-                                           ("lookahead_mlm", {}), ("lookahead_mlm_separate", {})])
+                                           ("lookahead_mlm", {}),
+                                           # not yet confirmed at 64 steps within a session: slow-gated
+                                           pytest.param("lookahead_mlm_separate", {}, marks=slow)])
 def test_overfits_64_items(few, name, options):
     result = ka.overfit(name, "small", {**OVERFIT, **options}, few)
     assert result["accuracy"] >= ka.OVERFIT_PASS, (name, result["accuracy"], result["best_single"])
 
 
+@slow
 def test_overfits_64_items_lookahead_clm(few):
     result = ka.overfit("lookahead_clm", "small", {**OVERFIT, "epochs": 8}, few)  # 64 steps of 8
     assert result["accuracy"] >= ka.OVERFIT_PASS, (result["accuracy"], result["best_single"])
