@@ -25,8 +25,9 @@ register_router = ROUTERS.register
 # scikit-learn (tests/test_registry.py checks this table against what each module registers).
 LAZY_BUILTIN: dict[str, list[str]] = {
     "routers.classifier": ["mlc", "routerdc", "zooter"],
-    "routers.lookahead": ["lookahead_clm", "lookahead_mlm", "lookahead_mlm_nocurr", "lookahead_mlm_nolm",
+    "routers.lookahead": ["lookahead_mlm", "lookahead_mlm_nocurr", "lookahead_mlm_nolm",
                           "lookahead_mlm_randmask", "lookahead_mlm_separate", "lookahead_mlm_startmask"],
+    "routers.lookahead_clm": ["lookahead_clm"],
     "routers.embedding": ["kmeans", "knn", "smoothie"],
     "routers.task_best": ["task_best"],
     "routers.task_rules": ["task_rules"],

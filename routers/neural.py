@@ -112,6 +112,12 @@ class TorchRouter(Router):
             raise HarnessError(f"option precision={precision}: use fp32 or bf16")
         return precision
 
+    def _checkpoint(self) -> str:
+        checkpoint = self.settings.get("checkpoint", "best")
+        if checkpoint not in ("best", "last"):
+            raise HarnessError(f"option checkpoint={checkpoint}: use best (validation reward) or last")
+        return checkpoint
+
     def hardware(self) -> dict[str, Any]:
         """Where this router trained: device (and GPU name), threads, precision; kept in the run file."""
         import torch
@@ -159,7 +165,7 @@ class TorchRouter(Router):
                              score_fn=self.scores, epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"],
                              eval_every=s["eval_every"], seed=self.ctx.seed,
                              desc=f"{type(self).__name__} ({len(train_set)} items)",
-                             checkpoint=s.get("checkpoint", "best"), precision=self._precision())
+                             checkpoint=self._checkpoint(), precision=self._precision())
         for flag in self.training_flags():
             print(f"{type(self).__name__}: {flag}", file=sys.stderr)
 
