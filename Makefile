@@ -134,7 +134,7 @@ ablations: setup data
 
 # results/protocols.md: cv, within and lobo per router (PROTOCOL_ROUTERS, router@profile), average mu_n and the
 # skill beyond the task; reads run files only, TRAIN=1 runs the missing cells first (one at a time).
-PROTOCOL_ROUTERS ?= knn mlc@small routerdc lookahead_mlm task_best task_rules
+PROTOCOL_ROUTERS ?= knn mlc@small routerdc@small lookahead_mlm@small task_best task_rules
 PROTOCOL_SEEDS ?= 0
 TRAIN       ?=
 protocols: setup data

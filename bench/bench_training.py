@@ -6,9 +6,11 @@ Completed runs in results/runs/ are also listed with their measured fit times.
 ``--lanes=N`` instead compares one process on all cores with N probe processes side by side, each on
 its share of the cores: their summed samples/s over the single process's (whether training several
 runs at once would pay).
+``--precision`` compares bf16 autocast (the small and cpu profiles' default) with fp32: alternating
+probes of each on the same items.
 ``--packing`` compares the padding-free forward (routers/packing.py, the default) with padded batches:
 alternating 30-step probes of each, and the share of padding in the padded batches.
-Usage: python bench/bench_training.py [--profile=cpu|small] [--options=key=value,...] [--lanes=N | --packing]
+Usage: python bench/bench_training.py [--profile=cpu|small] [--options=key=value,...] [--lanes=N | --packing | --precision]
        [router ...]
 """
 from __future__ import annotations
@@ -119,6 +121,20 @@ def packing(names: list[str], profile: str, options: dict[str, str] | None, roun
               f"{LANE_ITEMS // 16} steps, first {LANE_SKIP} untimed)", flush=True)
 
 
+def precision(names: list[str], profile: str, options: dict[str, str] | None, rounds: int = 2) -> None:
+    """Samples/s under bf16 autocast against fp32, same probe and items, alternated."""
+    _, train_fold = first_fold()
+    for name in names:
+        rates: dict[str, list[float]] = {"fp32": [], "bf16": []}
+        for _ in range(rounds):
+            for kind in rates:
+                rates[kind].append(fitted_probe(name, profile, {**(options or {}), "precision": kind},
+                                                train_fold, 256, 3)[1])
+        fp32, bf16 = float(np.mean(rates["fp32"])), float(np.mean(rates["bf16"]))
+        print(f"{name} ({profile}): fp32 {fp32:.2f} samples/s, bf16 {bf16:.2f} ({bf16 / fp32:.2f}x; {rounds} "
+              f"alternating probes of each, 16 steps, first 3 untimed)", flush=True)
+
+
 def main(names: list[str], profile: str = "cpu", options: dict[str, str] | None = None) -> None:
     data, train_fold = first_fold()
     test_items = len(data) / 5
@@ -151,6 +167,8 @@ if __name__ == "__main__":
         print(f"RATE {fitted_probe(names[0], profile, chosen, first_fold()[1], LANE_ITEMS, LANE_SKIP)[1]}")
     elif "--packing" in args:
         packing(names or ["mlc", "lookahead_mlm"], profile, chosen)
+    elif "--precision" in args:
+        precision(names or ["mlc", "lookahead_mlm"], profile, chosen)
     elif "--lanes" in flags:
         lanes(names or ["mlc", "lookahead_clm", "lookahead_mlm"], int(flags["--lanes"]), profile, chosen)
     else:

@@ -328,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("protocols", help="results/protocols.md: cv, within and lobo per router, skill beyond the task")
     p.add_argument("--routers", action="append", default=[], help="rows: router or router@profile (space/comma "
-                   "list, repeatable; default: knn mlc@small routerdc lookahead_mlm task_best task_rules)")
+                   "list, repeatable; default: knn mlc@small routerdc@small lookahead_mlm@small task_best task_rules)")
     p.add_argument("--protocols", default="cv,within,lobo", help="columns: some of cv, within, lobo")
     p.add_argument("--profile", default="cpu", help="profile of routers named without @profile")
     p.add_argument("--seeds", default="0", help="training seeds of every row")

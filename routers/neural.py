@@ -7,6 +7,8 @@ examples, collate them, and compute its loss and its routing scores.
 """
 from __future__ import annotations
 
+import functools
+
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -110,6 +112,8 @@ class TorchRouter(Router):
         precision = self.settings.get("precision", "fp32")
         if precision not in ("fp32", "bf16"):
             raise HarnessError(f"option precision={precision}: use fp32 or bf16")
+        if precision == "bf16" and self.device.type == "cpu":
+            _warn_slow_cpu_bf16()
         return precision
 
     def _checkpoint(self) -> str:
@@ -209,3 +213,18 @@ class TorchRouter(Router):
         self.build()
         self.model.load_state_dict(payload["state"])
         self.model.to(self.device)
+
+
+@functools.cache
+def _warn_slow_cpu_bf16() -> None:
+    """bf16 autocast on a CPU without native bf16 instructions is emulated and slower than fp32."""
+    import torch
+
+    try:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        native = False
+    if not native:
+        print("notice: this CPU has no native bf16; precision=bf16 (the small and cpu profiles' default) runs "
+              "emulated and slow here: OPTIONS=precision=fp32 trains faster (other predictions, other caches)",
+              file=sys.stderr)

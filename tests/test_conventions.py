@@ -21,6 +21,15 @@ from tests.conftest import cli_env
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "results" / "runs"
+# The issue-22 figures come from the Lookahead-MLM cpu run of 2026-11-23 (fp32, MID rows as shipped),
+# replaced on the board since by its re-run under the issue-20 setups: its run file is kept here
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def _run_path(name: str) -> Path:
+    return FIXTURES / f"{name}.json" if (FIXTURES / f"{name}.json").exists() else RUNS / f"{name}.json"
+
+
 PAPER5 = POOLS["paper5"]
 
 
@@ -48,7 +57,7 @@ def test_arenahard_routerdc_from_its_committed_choices():
 
 
 def test_mtbench_lookahead_mlm_from_its_committed_choices():
-    bench = json.loads((RUNS / "lookahead_mlm__paper5__cv__cpu__seed0.json").read_text())["benchmarks"]["mtbench"]
+    bench = json.loads(_run_path("lookahead_mlm__paper5__cv__cpu__seed0").read_text())["benchmarks"]["mtbench"]
     paper, official = _score("mtbench", bench["choice"], "paper"), _score("mtbench", bench["choice"], "official")
     assert paper == pytest.approx(7.76, abs=0.005) and paper == pytest.approx(bench["score"])
     assert official == pytest.approx(7.92, abs=0.005)  # its three failed judgments (-1) dropped
@@ -63,7 +72,7 @@ def test_the_order_hangs_on_the_convention():
     task_best 34.6 (official), re-scored from the committed run files' choices."""
     avg = {}
     for router in ("routerdc", "task_best", "lookahead_mlm"):
-        run = read_run(RUNS / f"{router}__paper5__cv__cpu__seed0.json")
+        run = read_run(_run_path(f"{router}__paper5__cv__cpu__seed0"))
         for rules in ("paper", "official"):
             benches = report_conventions.rescored(run, rules).benchmarks.values()
             avg[router, rules] = round(float(np.mean([b.normalized for b in benches])), 1)
@@ -125,7 +134,7 @@ def test_report_lists_rank_and_tie_differences(results_dir):
     for name in ("routerdc__paper5__cv__cpu__seed0", "knn__paper5__cv__cpu__seed0",
                  "lookahead_mlm__paper5__cv__cpu__seed0", "task_best__paper5__cv__cpu__seed0", "oracle__paper5",
                  "random__paper5"):
-        (runs / f"{name}.json").write_text((RUNS / f"{name}.json").read_text())
+        (runs / f"{name}.json").write_text(_run_path(name).read_text())
     from harness.report.bootstrap import Settings
 
     text = report_conventions.write_conventions(Settings(resamples=200)).read_text()

@@ -38,6 +38,14 @@ def test_known_answer(data, name):
     _check_known_answer(name, data)
 
 
+@pytest.mark.parametrize("name", ["mlc", "lookahead_mlm"])
+def test_known_answer_under_bf16_autocast(data, name):
+    """The diagnostics measure fp32; the small and cpu profiles train under bf16 autocast by default."""
+    c = dx.case(name)
+    result = ka.known_answer(c.router, c.profile, {**dx.case_options(c, "now"), "precision": "bf16"}, data)
+    assert result["accuracy"] >= ka.PASS, (name, result["accuracy"])
+
+
 # All 30 of SmolLM2's layers on a CPU: over ten minutes each on the 2-core machine, too slow for every
 # `make test`; run them with HARNESS_SLOW_TESTS=1 (or `make diagnostics`, which reports the same check).
 slow = pytest.mark.skipif(not os.environ.get("HARNESS_SLOW_TESTS"), reason="slow (SmolLM2, 30 layers): HARNESS_SLOW_TESTS=1")

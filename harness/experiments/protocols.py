@@ -23,7 +23,7 @@ from harness.report.ranking import bench_title, fmt_ci, fmt_p
 from harness.report.runs import GroupKey, group_runs, load_runs
 
 PROTOCOLS = ("cv", "within", "lobo")
-DEFAULT_ROUTERS = ("knn", "mlc@small", "routerdc", "lookahead_mlm", "task_best", "task_rules")
+DEFAULT_ROUTERS = ("knn", "mlc@small", "routerdc@small", "lookahead_mlm@small", "task_best", "task_rules")
 REFERENCE_ROUTERS = ("task_rules",)  # learn nothing: one run (protocol none) stands beside every protocol
 QUESTION = {"cv": "pooled benchmarks: per-query skill and task recognition together",
             "within": "inside one benchmark at a time: per-query skill alone (no task to recognise)",
