@@ -90,6 +90,18 @@ def test_rows_are_keyed_by_profile_and_rerun_scores_keep_cost_columns(results_di
     assert (rows["cpu"]["score"], rows["cpu"]["gflops"], rows["cpu"]["latency_ms"]) == ("4.0", "2.5", "3.0")
 
 
+def test_rows_whose_run_file_is_gone_are_left_off_the_board(results_dir, capsys):
+    from harness.report import board
+
+    (results_dir / "runs").mkdir(parents=True, exist_ok=True)
+    (results_dir / "runs" / "kept.json").write_text("{}")
+    leaderboard.update([_row("mlc", "cpu", 1.0, run_file="runs/kept.json"),
+                        _row("knn", "cpu", 2.0, run_file="runs/deleted.json"), _row("zooter", "cpu", 3.0)])
+    kept = board.backed_rows(leaderboard.read_rows())
+    assert sorted(r["router"] for r in kept) == ["mlc", "zooter"]
+    assert "1 run file(s) its rows name are missing (first: runs/deleted.json)" in capsys.readouterr().err
+
+
 class _FitRecorder(Router):
     """Learns nothing; remembers the uids of every training set it is given."""
 

@@ -34,9 +34,20 @@ def _fmt(value: float, digits: int = 1) -> str:
     return "–" if value != value else f"{value:.{digits}f}"
 
 
+def backed_rows(rows: list[dict]) -> list[dict]:
+    """Rows whose run file has been deleted are left off the board, said in one line: a row shows
+    only what a run file backs (rows without a run file, e.g. written by hand, are kept)."""
+    root = config.results_dir()
+    gone = sorted({r["run_file"] for r in rows if r.get("run_file") and not (root / r["run_file"]).exists()})
+    if gone:
+        print(f"warning: {root / 'leaderboard.csv'}: {len(gone)} run file(s) its rows name are missing "
+              f"(first: {gone[0]}); those rows are left off leaderboard.md", file=sys.stderr)
+    return [r for r in rows if r.get("run_file") not in gone]
+
+
 def render(path: Path | None = None) -> str:
     """Write leaderboard.md: per pool and protocol, mu_o / mu_n per benchmark and the average mu_n."""
-    rows = read_rows()
+    rows = backed_rows(read_rows())
     annotations = _annotations()  # bootstrap intervals and tie marks, from the run files
     skill_rows = _skills(annotations)  # learned routers against their protocol's single-model reference
     groups: dict[tuple[str, str], dict[tuple[str, str], dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
