@@ -8,7 +8,6 @@ examples, collate them, and compute its loss and its routing scores.
 from __future__ import annotations
 
 import functools
-
 import sys
 from pathlib import Path
 from typing import Any, Sequence

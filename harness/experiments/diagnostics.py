@@ -253,11 +253,10 @@ NOTES = [
 ]
 
 # The leaderboard rows the setup fixes affect: the cpu runs of both Lookahead routers and the ablation rows
-RERUN_ROWS: tuple[tuple[str, str], ...] = (("lookahead_mlm", "cpu"), ("lookahead_clm", "cpu"),
-                                           *((r, "small") for r in (
-                                               "lookahead_mlm", "lookahead_mlm_nolm", "lookahead_mlm_nocurr",
-                                               "lookahead_mlm_startmask", "lookahead_mlm_randmask",
-                                               "lookahead_mlm_separate", "mlc")))
+def rerun_rows() -> list[tuple[str, str]]:
+    from harness.experiments.ablations import VARIANTS
+
+    return [("lookahead_mlm", "cpu"), ("lookahead_clm", "cpu"), *((v.router, "small") for v in VARIANTS)]
 
 
 def run_setup(cfg: dict[str, Any]) -> str:
@@ -277,23 +276,23 @@ def run_setup(cfg: dict[str, Any]) -> str:
 
 def rerun_lines() -> list[str]:
     """One line per affected paper5 cv seed-0 row: its run file's setup, precision, time and avg mu_n."""
-    import pandas as pd
+    from harness.core.leaderboard import read_rows
+    from harness.core.runner import run_file_name
 
-    board = config.results_dir() / "leaderboard.csv"
-    table = pd.read_csv(board) if board.exists() else None
+    board = read_rows()
     lines = ["## The affected rows", "",
              "Read from the run files in results/runs/ (seed 0, paper5, cv) and results/leaderboard.csv.", "",
              "| Run | Setup | Precision | Written | Minutes | Avg mu_n |", "|---|---|---|---|---|---|"]
-    for router, profile in RERUN_ROWS:
-        name = f"{router}__paper5__cv__{profile}__seed0.json"
+    for router, profile in rerun_rows():
+        name = run_file_name(router, "paper5", "cv", profile, 0)
         path = config.results_dir() / "runs" / name
         if not path.exists():
             lines.append(f"| {name} | not run | – | – | – | – |")
             continue
         run = json.loads(path.read_text())
         cfg = run.get("router_config", {})
-        rows = table[table["run_file"] == f"runs/{name}"] if table is not None else None
-        mu = f"{rows['normalized'].mean():.1f}" if rows is not None and len(rows) else "–"
+        mus = [float(r["normalized"]) for r in board if r.get("run_file") == f"runs/{name}"]
+        mu = f"{sum(mus) / len(mus):.1f}" if mus else "–"
         lines.append(f"| {name} | {run_setup(cfg)} | {cfg.get('precision', 'fp32')} | "
                      f"{run.get('provenance', {}).get('created', '?')[:10]} | {run.get('seconds', 0) / 60:.1f} | {mu} |")
     return lines
