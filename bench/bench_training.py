@@ -8,9 +8,11 @@ its share of the cores: their summed samples/s over the single process's (whethe
 runs at once would pay).
 ``--precision`` compares bf16 autocast (the small and cpu profiles' default) with fp32: alternating
 probes of each on the same items.
+``--where`` profiles a probe (torch.profiler, 128 items after a warm-up probe) and prints the operators
+that take the most time, with their input shapes: where a training step's time goes.
 ``--packing`` compares the padding-free forward (routers/packing.py, the default) with padded batches:
 alternating 30-step probes of each, and the share of padding in the padded batches.
-Usage: python bench/bench_training.py [--profile=cpu|small] [--options=key=value,...] [--lanes=N | --packing | --precision]
+Usage: python bench/bench_training.py [--profile=cpu|small] [--options=key=value,...] [--lanes=N | --packing | --precision | --where]
        [router ...]
 """
 from __future__ import annotations
@@ -135,6 +137,22 @@ def precision(names: list[str], profile: str, options: dict[str, str] | None, ro
               f"alternating probes of each, 16 steps, first 3 untimed)", flush=True)
 
 
+def where(names: list[str], profile: str, options: dict[str, str] | None, rows: int = 15) -> None:
+    """The operators that take a probe's time (self CPU time, grouped by input shape)."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    _, train_fold = first_fold()
+    for name in names:
+        fitted_probe(name, profile, options, train_fold, 48)  # warm-up: allocator, kernels, tokenizer
+        with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            fitted_probe(name, profile, options, train_fold, 128)
+        table = prof.key_averages(group_by_input_shape=True)
+        total = sum(e.self_cpu_time_total for e in table)
+        print(f"{name} ({profile}, {options or 'defaults'}): probe of 128 items (90% trained), self CPU time {total / 1e6:.1f} s")
+        for e in sorted(table, key=lambda e: -e.self_cpu_time_total)[:rows]:
+            print(f"  {e.self_cpu_time_total / total:6.1%}  {e.key:<34} x{e.count:<5} {str(e.input_shapes)[:70]}")
+
+
 def main(names: list[str], profile: str = "cpu", options: dict[str, str] | None = None) -> None:
     data, train_fold = first_fold()
     test_items = len(data) / 5
@@ -169,6 +187,8 @@ if __name__ == "__main__":
         packing(names or ["mlc", "lookahead_mlm"], profile, chosen)
     elif "--precision" in args:
         precision(names or ["mlc", "lookahead_mlm"], profile, chosen)
+    elif "--where" in args:
+        where(names or ["lookahead_mlm"], profile, chosen)
     elif "--lanes" in flags:
         lanes(names or ["mlc", "lookahead_clm", "lookahead_mlm"], int(flags["--lanes"]), profile, chosen)
     else:

@@ -80,6 +80,23 @@ def tiny_config(name: str, vocab_size: int = 30522):
     raise KeyError(name)
 
 
+def max_positions(name: str) -> int | None:
+    """The backbone's position table size (its config only; no weights loaded), None if unknown."""
+    from transformers import AutoConfig
+
+    s = spec(name)
+    if s.name in ("tiny-bert", "tiny-llama", "paper-modernbert", "paper-smollm2"):
+        return int(tiny_config(s.name).max_position_embeddings)
+    try:
+        source = str(_package_dir(s)) if s.package else s.hub_id
+        extra = {"gguf_file": s.gguf_file} if s.gguf_file else {}
+        return int(getattr(AutoConfig.from_pretrained(source, **extra), "max_position_embeddings", 0)) or None
+    except HarnessError:
+        raise
+    except Exception:  # offline without the model: the router's own check still guards at build time
+        return None
+
+
 def load_tokenizer(name: str):
     """The backbone's tokenizer; random configs borrow the offline MiniLM / SmolLM2 tokenizers."""
     from transformers import AutoTokenizer

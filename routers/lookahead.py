@@ -187,6 +187,16 @@ class LookaheadMLM(TorchRouter):
         self._check_positions()
         self.mid_ids = self._mid_token_ids()
 
+    def fresh_head_parameters(self) -> list:
+        """The MLM head's own parameters (its decoder, tied to the input embeddings, left out): on MiniLM
+        they are not in the checkpoint (no MLM head ships), so the head starts random."""
+        mlm = self.model.mlm
+        head = getattr(mlm, "cls", None) or getattr(mlm, "head", None)
+        if head is None:
+            return []
+        tied = mlm.get_input_embeddings().weight
+        return [p for p in head.parameters() if p is not tied]
+
     def _check_positions(self) -> None:
         """Straight span positions must fit the backbone's position table (MiniLM: 512)."""
         s, t = self.settings, len(self.models)

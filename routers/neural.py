@@ -45,6 +45,29 @@ def training_split(data: RoutingData, settings: dict[str, Any], seed: int,
     return np.sort(shuffled[n_valid:]), np.sort(shuffled[:n_valid])
 
 
+def position_frequency_loss(examples: Sequence[Example]) -> float | None:
+    """The response loss of predicting each response token from its position alone (nats/token).
+
+    The plug-in conditional entropy H(token | position) of the training items' truncated responses:
+    what a response objective reaches by learning token frequencies per position, without reading the
+    query. A response loss that never falls below it never beat this query-free predictor. None when the
+    examples carry no responses."""
+    counts: dict[int, dict[int, int]] = {}
+    for ex in examples:
+        for response in ex.features.get("responses") or []:
+            for j, token in enumerate(response):
+                at = counts.setdefault(j, {})
+                at[token] = at.get(token, 0) + 1
+    total = sum(sum(at.values()) for at in counts.values())
+    if not total:
+        return None
+    nats = 0.0
+    for at in counts.values():
+        n = np.array(list(at.values()), dtype=float)
+        nats -= float((n * np.log(n / n.sum())).sum())
+    return nats / total
+
+
 def _device(name: str | None):
     """The ``device`` setting, else CUDA when present, else the CPU."""
     import torch
@@ -70,6 +93,7 @@ class TorchRouter(Router):
         self.model = None
         self.tokenizer = None
         self.history: TrainHistory | None = None
+        self.frequency_loss: float | None = None  # position_frequency_loss of the training responses
         self.device = _device(self.settings.get("device"))
 
     # ---- what a subclass provides -------------------------------------------------------------
@@ -88,6 +112,11 @@ class TorchRouter(Router):
 
     def scores(self, model, batch: dict[str, Any]):
         raise NotImplementedError
+
+    def fresh_head_parameters(self) -> list:
+        """Parameters a token-prediction head starts without (not in the backbone's checkpoint), trained
+        at ``token_head_lr_scale`` x lr when that option is set (default 1: one learning rate)."""
+        return []
 
     def prepare_training(self, examples: list[Example]) -> None:
         """Hook run after the model is built and before training (e.g. RouterDC's clusters)."""
@@ -137,16 +166,23 @@ class TorchRouter(Router):
         return out
 
     def training_flags(self) -> list[str]:
-        """Warnings for the run summary: a response objective that never trained."""
+        """Warnings for the run summary: a response objective that never trained (its lowest 10-step
+        mean stayed at or above the fixed threshold), or never beat token frequencies by position."""
         h, s = self.history, self.settings
         low = None if h is None else h.summary().get("response_loss_min")
+        if low is None or not s.get("lam"):
+            return []
+        first, flags = h.parts["response"][0], []
         limit = s.get("response_loss_threshold")
-        if low is None or not limit or not s.get("lam"):
-            return []
-        if low < limit:
-            return []
-        return [f"response loss never fell below {limit} nats (lowest 10-step mean {low:.2f}, first "
-                f"{h.parts['response'][0]:.2f}): the Lookahead response objective did not train"]
+        if limit and low >= limit:
+            flags.append(f"response loss never fell below {limit} nats (lowest 10-step mean {low:.2f}, first "
+                         f"{first:.2f}): the Lookahead response objective did not train")
+        freq = self.frequency_loss
+        if freq is not None and low >= freq:
+            flags.append(f"response loss never fell below {freq:.2f} nats, the loss of predicting each response "
+                         f"token from its position alone (lowest 10-step mean {low:.2f}): the response objective "
+                         "never beat a query-free predictor")
+        return flags
 
     def fit(self, train_data: RoutingData, valid: RoutingData | None = None) -> None:
         self._threads()
@@ -162,13 +198,16 @@ class TorchRouter(Router):
         self.model.to(self.device)
         train_set = self.make_examples(train_data.subset(train_idx), True)
         valid_set = self.make_examples(valid, False)
+        self.frequency_loss = position_frequency_loss(train_set)
         self.prepare_training(train_set)
         s = self.settings
         self.history = train(self.model, train_set, valid_set, collate=self.collate, loss_fn=self.loss,
                              score_fn=self.scores, epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"],
                              eval_every=s["eval_every"], seed=self.ctx.seed,
                              desc=f"{type(self).__name__} ({len(train_set)} items)",
-                             checkpoint=self._checkpoint(), precision=self._precision())
+                             checkpoint=self._checkpoint(), precision=self._precision(),
+                             fast_params=self.fresh_head_parameters(),
+                             fast_lr_scale=float(s.get("token_head_lr_scale") or 1.0))
         for flag in self.training_flags():
             print(f"{type(self).__name__}: {flag}", file=sys.stderr)
 
@@ -190,8 +229,9 @@ class TorchRouter(Router):
     def training_summary(self) -> dict[str, Any]:
         if not self.history:
             return {}
+        freq = None if self.frequency_loss is None else round(self.frequency_loss, 4)
         return {**self.history.summary(), "packed": uses_packing(self.model),  # speed provenance
-                "hardware": self.hardware(), "flags": self.training_flags()}
+                "hardware": self.hardware(), "response_frequency_loss": freq, "flags": self.training_flags()}
 
     def save(self, path: Path) -> None:
         import io

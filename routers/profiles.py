@@ -125,7 +125,8 @@ def check_profile(name: str) -> str:
 EXTRA_OPTIONS = frozenset({
     "clm_inference", "clm_training", "curriculum", "device", "floor", "joint_mask_mb", "k", "mask_mode",
     "mid_init", "mid_tokens", "n_init", "num_layers", "separate", "span", "span_positions", "tf32",
-    "train_layers", "variant", "max_response_len", "precision", "response_loss_threshold"})
+    "train_layers", "variant", "max_response_len", "precision", "response_loss_threshold",
+    "token_head_lr_scale"})
 
 
 def known_options() -> set[str]:

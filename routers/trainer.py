@@ -178,6 +178,17 @@ class LossModule(torch.nn.Module):
         return loss * weight, parts or {"routing": loss.detach()}  # a loss without parts is all routing
 
 
+def param_groups(model: torch.nn.Module, fast: Sequence[torch.nn.Parameter], lr: float, scale: float) -> list:
+    """The trainable parameters, ``fast`` ones in a group of their own at ``scale`` x ``lr`` (one group,
+    the plain list, when there are none or the scale is 1)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    fast_ids = {id(p) for p in fast if p.requires_grad}
+    if not fast_ids or scale == 1.0:
+        return params
+    return [{"params": [p for p in params if id(p) not in fast_ids]},
+            {"params": [p for p in params if id(p) in fast_ids], "lr": lr * scale}]
+
+
 def split_loss(out: Any) -> tuple[torch.Tensor, dict[str, Any]]:
     return out if isinstance(out, tuple) else (out, {})
 
@@ -195,8 +206,10 @@ def train(model: torch.nn.Module, train_set: Sequence[Example], valid_set: Seque
           collate: CollateFn, loss_fn: LossFn, score_fn: ScoreFn, epochs: int, batch_size: int, lr: float,
           eval_every: int, seed: int, weight_decay: float = 0.01, warmup_ratio: float = 0.05,
           max_grad_norm: float = 1.0, desc: str = "train", progress: bool = True, checkpoint: str = "best",
-          precision: str = "fp32") -> TrainHistory:
-    """Fit ``model`` in place; keep the best-validation (``checkpoint="best"``) or the last weights."""
+          precision: str = "fp32", fast_params: Sequence[torch.nn.Parameter] = (),
+          fast_lr_scale: float = 1.0) -> TrainHistory:
+    """Fit ``model`` in place; keep the best-validation (``checkpoint="best"``) or the last weights.
+    ``fast_params`` (e.g. a freshly initialised head) train at ``fast_lr_scale`` times ``lr``."""
     from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
@@ -210,7 +223,7 @@ def train(model: torch.nn.Module, train_set: Sequence[Example], valid_set: Seque
     history = TrainHistory(checkpoint=checkpoint, valid_items=len(valid_set))
     steps_per_epoch = max(1, math.ceil(len(train_set) / batch_size))
     total = steps_per_epoch * epochs
-    optimizer = adamw([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
+    optimizer = adamw(param_groups(model, fast_params, lr, fast_lr_scale), lr=lr, weight_decay=weight_decay)
     schedule = get_cosine_schedule_with_warmup(optimizer, int(warmup_ratio * total), total)
     valid_truth = np.stack([e.scores for e in valid_set]) if valid_set else None
     best_state = None

@@ -67,3 +67,42 @@ def test_rows_without_a_recorded_setup_are_not_marked():
 
     assert ablations.setup_artefact([FakeRun()]) is None
     assert ablations.setup_notes({"lookahead_mlm_separate": [FakeRun()]}) == []
+
+
+def test_diagnostics_list_every_seed_of_the_affected_rows(tmp_path, monkeypatch):
+    """results/diagnostics.md's affected-rows table has a line per seed run (seed 0 even when absent),
+    with the setup its run file records."""
+    from harness.experiments import diagnostics
+
+    monkeypatch.setenv("HARNESS_RESULTS_DIR", str(tmp_path))
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for seed, cfg in ((1, OLD), (2, NOW)):
+        name = runner.run_file_name("lookahead_mlm_nolm", "paper5", "cv", "small", seed)
+        (runs / name).write_text(json.dumps({"router_config": {**cfg, "checkpoint": "last"}, "seconds": 120,
+                                             "provenance": {"created": "2026-12-01 23:00"}}))
+    folds = [{"response_loss_min": 5.61, "response_frequency_loss": 5.07, "flags": ["x: did not train"]},
+             {"response_loss_min": 4.9, "response_frequency_loss": 5.1, "flags": []}]
+    name = runner.run_file_name("lookahead_mlm", "paper5", "cv", "small", 0)
+    (runs / name).write_text(json.dumps({"router_config": NOW, "routing": {"training": folds}}))
+    line = next(line for line in diagnostics.rerun_lines() if name in line)
+    assert line.endswith("| 4.90–5.61 | 5.07–5.10 | 1 of 2 |")
+    lines = [line for line in diagnostics.rerun_lines() if "lookahead_mlm_nolm__" in line]
+    assert [line.split(" | ")[0] for line in lines] == [
+        f"| {runner.run_file_name('lookahead_mlm_nolm', 'paper5', 'cv', 'small', s)}" for s in (0, 1, 2)]
+    assert "not run" in lines[0]
+    assert "old (mid_init=asis, span_positions=restart)" in lines[1] and "| 2.0 |" in lines[1]
+    assert "| fixed | fp32 | 2026-12-01 | 2.0 | – | – | – | – |" in lines[2]
+
+
+def test_diagnostics_render_from_an_empty_cache(tmp_path, monkeypatch, capsys):
+    """`make diagnostics` renders results/diagnostics.md (cases not measured yet say so) through main()."""
+    from harness.experiments import diagnostics
+
+    monkeypatch.setenv("HARNESS_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    assert diagnostics.main(["--only=knn", "--setups=nwo"]) == 2
+    assert capsys.readouterr().err.strip() == "error: diagnostics: --setups=nwo: use now, before or both (now,before)"
+    assert diagnostics.main(["--only=knn", "--setups="]) == 0  # nothing measured, only rendered
+    text = (tmp_path / "results" / "diagnostics.md").read_text()
+    assert "## The affected rows" in text and "lookahead_mlm__paper5__cv__cpu__seed0.json | not run" in text

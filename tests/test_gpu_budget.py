@@ -21,7 +21,11 @@ def test_smoke_budget_run_on_cpu(results_dir):
                                        for f in folds)
         assert all(f["routing_loss_curve"] for f in folds)
         if router.startswith("lookahead"):
-            assert all(f["response_loss_curve"] and "flags" in f for f in folds)
+            for f in folds:  # each fold's flag says what its own figures say
+                assert f["response_loss_curve"] and f["response_frequency_loss"] > 0
+                untrained = f["response_loss_min"] >= f["response_frequency_loss"]
+                assert untrained == any("from its position alone" in flag for flag in f["flags"])
+        assert run["flags"] == runner.fold_flags(run["routing"])
         cost = json.loads((results_dir / "cost" / name).read_text())
         assert cost["gflops"] > 0
         assert f"| {router} | cpu, fp32 |" in text
@@ -42,3 +46,21 @@ def test_gpu_profile_is_the_papers_budget_on_the_offline_backbones():
     clm = settings("gpu", "classifier", "lookahead_clm")
     assert clm["num_layers"] is None and clm["train_layers"] is None and clm["epochs"] == 2
     assert clm["joint_mask_mb"]
+
+
+def test_the_recipe_fits_the_3_and_8_candidate_pools():
+    """At T = 8 the gpu profile's m = 64 spans need 180 + 8 x 65 positions, more than MiniLM's 512: the
+    recipe cuts m to the largest that fits and says so; T = 3 and 5 keep m = 64. paper8 exists in the
+    cache for AlpacaEval only, so that is what it trains on."""
+    from harness.core.pools import POOLS
+
+    assert gpu_budget.fitting_span(180, 8, 64, 512) == 40 and 180 + 8 * 41 <= 512 < 180 + 8 * 42
+    assert gpu_budget.fitting_span(180, 5, 64, 512) == 64
+    for pool, span in (("paper3", None), ("paper5", None), ("paper8", 40)):
+        s = gpu_budget.BudgetSettings(pool=pool)
+        opts = gpu_budget.router_options("lookahead_mlm", s, list(POOLS[pool]))
+        assert opts.get("span") == span and (("lookahead_mlm" in s.adjusted) == (span is not None))
+        assert gpu_budget.router_options("mlc", s, list(POOLS[pool])) == {}
+    s8 = gpu_budget.BudgetSettings(pool="paper8")
+    assert gpu_budget.pool_benchmarks(s8, list(POOLS["paper8"])) == ["alpacaeval"]
+    assert len(gpu_budget.pool_benchmarks(gpu_budget.BudgetSettings(pool="paper3"), list(POOLS["paper3"]))) == 7

@@ -56,6 +56,16 @@ def test_known_answer_lookahead_clm(data):
     _check_known_answer("lookahead_clm", data)
 
 
+# The setups behind the two collapses fail the same check (diagnostics measured 0.75 and 0.82): the CLM
+# on its first 4 layers, the separate layout with MiniLM's [unused] MID rows as shipped
+@slow
+@pytest.mark.parametrize("name", ["lookahead_clm", "lookahead_mlm_separate"])
+def test_the_collapsed_setups_fail_the_known_answer_check(data, name):
+    c = dx.case(name)
+    result = ka.known_answer(c.router, c.profile, dx.case_options(c, "before"), data)
+    assert result["accuracy"] < ka.PASS, (name, result["accuracy"])
+
+
 def test_known_answer_set_is_balanced_and_labelled_by_task(data):
     assert len(data.train) == 144 and len(data.test) == 72
     assert np.bincount(data.target).tolist() == [24, 24, 0, 0, 24]  # Yi, InternLM, Qwen-Coder in paper5
@@ -77,8 +87,9 @@ def few():
 # memorising item by item (with it, 0.83 after 64 steps; its routing loss alone reaches 1.0)
 @pytest.mark.parametrize("name, options", [("mlc", {}), ("zooter", {}), ("routerdc", {"cluster_weight": 0.0}),
                                            ("lookahead_mlm", {}),
-                                           # not yet confirmed at 64 steps within a session: slow-gated
-                                           pytest.param("lookahead_mlm_separate", {}, marks=slow)])
+                                           # the variants (T sequences an item for separate): slow-gated
+                                           *(pytest.param(f"lookahead_mlm_{v}", {}, marks=slow)
+                                             for v in ("separate", "nolm", "nocurr", "startmask", "randmask"))])
 def test_overfits_64_items(few, name, options):
     result = ka.overfit(name, "small", {**OVERFIT, **options}, few)
     assert result["accuracy"] >= ka.OVERFIT_PASS, (name, result["accuracy"], result["best_single"])

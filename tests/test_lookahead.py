@@ -210,3 +210,26 @@ def test_modernbert_new_mid_tokens_reach_the_tied_decoder():
     logits = token_head(hidden)
     assert logits.shape == (1, input_ids.shape[1], len(tokenizer))
     assert torch.isfinite(logits).all()
+
+
+def test_token_head_lr_scale_puts_the_mlm_heads_own_parameters_in_a_faster_group():
+    """OPTIONS=token_head_lr_scale=k: the MLM head's transform and bias (MiniLM ships none, so they start
+    random) train at k x lr; the decoder tied to the input embeddings, and everything else, at lr."""
+    import torch
+
+    from routers.trainer import param_groups
+
+    router = _router("lookahead_mlm")
+    router.build()
+    fresh = router.fresh_head_parameters()
+    tied = router.model.mlm.get_input_embeddings().weight
+    names = {id(p): n for n, p in router.model.named_parameters()}
+    assert fresh and all(id(p) != id(tied) for p in fresh)
+    assert {names[id(p)].split(".")[1] for p in fresh} == {"cls"}
+    assert param_groups(router.model, fresh, 1e-4, 1.0) == [p for p in router.model.parameters() if p.requires_grad]
+    slow, fast = param_groups(router.model, fresh, 1e-4, 20.0)
+    assert fast["lr"] == pytest.approx(2e-3) and "lr" not in slow
+    assert {id(p) for p in fast["params"]} == {id(p) for p in fresh if p.requires_grad}
+    assert len(slow["params"]) + len(fast["params"]) == sum(1 for p in router.model.parameters() if p.requires_grad)
+    assert any(p is tied for p in slow["params"]) and isinstance(fast["params"][0], torch.nn.Parameter)
+    assert _router("lookahead_clm").fresh_head_parameters() == []  # SmolLM2's head is its tied embeddings

@@ -176,3 +176,21 @@ def test_lanes_start_the_longest_runs_first():
     assert set(order[3:5]) == {(8, "lookahead_clm"), (8, "lookahead_mlm")} and order[5] == (8, "mlc")
     # MATH's 5,000 items count as the profile's cap (1,000; Lookahead-CLM 600), not in full
     assert cost[(3, "mlc")] == 805 + 500 + 80 + 1000 + 1000 + 164 + 257
+
+
+def test_setup_differences_name_each_pools_settings():
+    """Runs of one router trained under different settings across pools are named, with the settings
+    that differ (a key a run lacks is 'unrecorded'); identical setups, seeds and speed-only keys are not."""
+    from harness.experiments.scalability_table import setup_differences
+    from harness.experiments.scalability_plan import Pool
+
+    pools = [Pool(3, "p3", ["a", "b", "c"], [], {}), Pool(5, "p5", ["a", "b", "c", "d", "e"], [], {})]
+
+    def state(**cfg):
+        return {"run": {"router_config": {"profile": "cpu", "lr": 5e-5, **cfg}}}
+
+    states = {("p3", "clm"): state(num_layers=4, seed=0, packed=True),
+              ("p5", "clm"): state(num_layers=None, precision="bf16", seed=1, packed=False),
+              ("p3", "mlc"): state(seed=0), ("p5", "mlc"): state(seed=2)}
+    lines = setup_differences(pools, states, ["clm", "mlc", "absent"])
+    assert lines == ["- **clm**: p3: num_layers=4, precision=unrecorded; p5: num_layers=None, precision=bf16."]

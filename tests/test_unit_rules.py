@@ -127,3 +127,16 @@ def test_cv_fits_each_fold_on_exactly_the_other_folds(tmp_path, monkeypatch):
     assert len(_FitRecorder.fits) == 3
     for fold, seen in enumerate(_FitRecorder.fits):
         assert seen == {u for u, f in zip(data.uids, folds) if f != fold}, fold
+
+
+def test_a_run_whose_training_was_flagged_is_marked_on_the_board(results_dir, capsys):
+    from harness.report import board
+
+    (results_dir / "runs").mkdir(parents=True, exist_ok=True)
+    (results_dir / "runs" / "flagged.json").write_text('{"flags": ["fold 0: response loss never fell"]}')
+    (results_dir / "runs" / "clean.json").write_text('{"flags": []}')
+    leaderboard.update([_row("lookahead_mlm", "cpu", 1.0, run_file="runs/flagged.json"),
+                        _row("mlc", "cpu", 2.0, run_file="runs/clean.json")])
+    text = board.render()
+    assert f"| lookahead_mlm {board.FLAG} | cpu |" in text and "| mlc | cpu |" in text
+    assert board.FLAG_NOTE in text

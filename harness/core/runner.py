@@ -238,7 +238,7 @@ def evaluate_run(cfg: EvalConfig) -> tuple[list[BenchmarkResult], dict[str, Any]
     run = {
         "router": cfg.router, "pool": pool_label, "models": models, "protocol": protocol,
         "profile": profile, "seed": cfg.seed, "config": asdict(cfg), "router_config": router.config(),
-        "routing": route_info, "provenance": {**provenance.stamp(), **provenance.code_stamp(type(router)),
+        "routing": route_info, "flags": fold_flags(route_info), "provenance": {**provenance.stamp(), **provenance.code_stamp(type(router)),
                        "candidate_files": provenance.candidate_files(benchmarks, models),
                        **_benchmark_files(benchmarks)},
         "seconds": round(elapsed, 2), "average_normalized": average([r.normalized for r in results]),
@@ -246,6 +246,13 @@ def evaluate_run(cfg: EvalConfig) -> tuple[list[BenchmarkResult], dict[str, Any]
         "benchmarks": run_benchmarks,
     }
     return results, run
+
+
+def fold_flags(route_info: dict[str, Any]) -> list[str]:
+    """The training warnings of every fold (e.g. a response objective that never trained), for the run's
+    summary: 'fold 2: ...'."""
+    return [f"fold {t.get('fold', i)}: {flag}" for i, t in enumerate(route_info.get("training") or [])
+            for flag in t.get("flags") or []]
 
 
 @sigterm_deferred()  # a SIGTERM lands before or after the run file and its rows, never between

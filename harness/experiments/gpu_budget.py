@@ -44,6 +44,7 @@ class BudgetSettings:
     clm_factor: float = 1.5
     cost_sample: int = 8  # queries per benchmark costed (FLOPs and latency)
     skipped: dict[str, str] = field(default_factory=dict)
+    adjusted: dict[str, str] = field(default_factory=dict)  # router -> settings changed to fit the pool
 
 
 def _check(s: BudgetSettings) -> None:
@@ -67,9 +68,50 @@ def _fits(router: str, s: BudgetSettings, spent: dict[str, float], elapsed: floa
     return None
 
 
+def fitting_span(query_len: int, n_models: int, span: int, positions: int) -> int:
+    """The largest Lookahead-MLM span <= ``span`` whose straight layout (query + T spans of span + 1)
+    fits the backbone's positions."""
+    return min(span, (positions - query_len) // n_models - 1)
+
+
+def router_options(router: str, s: BudgetSettings, models: list[str]) -> dict[str, Any]:
+    """Settings changed so the router fits the pool: at T = 8 the gpu profile's m = 64 spans need
+    180 + 8 x 65 positions, more than MiniLM's 512, so m is cut to what fits (recorded and said)."""
+    if router != "lookahead_mlm":
+        return {}
+    from routers.backbones import max_positions
+    from routers.profiles import settings
+
+    cfg = settings(s.profile, "classifier", "lookahead_mlm")
+    limit = max_positions(cfg["backbone"])
+    if not limit:
+        return {}
+    span = fitting_span(cfg["max_query_len"], len(models), cfg["span"], limit)
+    if span == cfg["span"]:
+        return {}
+    if span < 1:
+        raise HarnessError(f"gpu-budget: lookahead_mlm cannot fit {len(models)} candidates in {limit} positions")
+    s.adjusted[router] = (f"span={span} (profile: {cfg['span']}; {cfg['max_query_len']} + {len(models)} x "
+                          f"{cfg['span'] + 1} positions exceed the backbone's {limit})")
+    return {"span": span, "max_response_len": span}
+
+
+def pool_benchmarks(s: BudgetSettings, models: list[str]) -> list[str]:
+    """The requested benchmarks whose cache has every model of the pool (paper8: AlpacaEval only)."""
+    from harness.experiments.scalability_plan import make_pool
+
+    available = make_pool(models, list(s.benchmarks)).available
+    if not available:
+        raise HarnessError(f"gpu-budget: no benchmark of {', '.join(s.benchmarks)} has every model of pool {s.pool}")
+    return available
+
+
 def train(router: str, s: BudgetSettings) -> dict[str, Any]:
-    cfg = runner.EvalConfig(router=router, pool=s.pool, benchmarks=list(s.benchmarks), protocol="cv",
-                            profile=s.profile, seed=s.seed, folds=s.folds)
+    from harness.core.pools import resolve_pool
+
+    _, models = resolve_pool(s.pool)
+    cfg = runner.EvalConfig(router=router, pool=s.pool, benchmarks=pool_benchmarks(s, models), protocol="cv",
+                            profile=s.profile, seed=s.seed, folds=s.folds, options=router_options(router, s, models))
     started = time.perf_counter()
     results = runner.evaluate(cfg)
     seconds = time.perf_counter() - started
@@ -138,6 +180,9 @@ def render(s: BudgetSettings, done: list[dict[str, Any]], total: float) -> str:
                      f"{r['gflops']:.3g} | {r['latency_ms']} | {r['cost_seconds']:.0f} | `{r['run_file']}` |")
     for router, why in s.skipped.items():
         lines.append(f"| {router} | – | not run: {why} | – | – | – | – | – |")
+    if s.adjusted:
+        lines += ["", "Changed to fit the pool (recorded in the run files):"]
+        lines += [f"- {router}: {why}." for router, why in s.adjusted.items()]
     return "\n".join(lines) + "\n"
 
 

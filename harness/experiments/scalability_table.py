@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from benchmarks import get_benchmark
 from harness.core import runner
+from routers.profiles import SPEED_ONLY
 
 from harness.experiments.scalability_plan import NOT_IN_CACHE, NOT_MEASURED, NOT_RUN, Pool, Settings, make_command, pool_name
 
@@ -98,6 +99,48 @@ def _pool_section(pools: list[Pool], states: dict, routers: list[str]) -> list[s
                    "learned routers' cv items"], rows)
 
 
+# Recorded settings that name a run rather than set it up (a run file of another pool differs in these
+# by design, so they are not a setup difference).
+_NOT_SETUP = frozenset({"seed", "profile", *SPEED_ONLY})
+UNRECORDED = "unrecorded"  # the run predates the option, so its code's default then applied
+
+
+def _setup_of(state: dict) -> dict:
+    run = state.get("run") or {}
+    return {k: v for k, v in run.get("router_config", {}).items() if k not in _NOT_SETUP}
+
+
+def setup_differences(pools: list[Pool], states: dict, routers: list[str]) -> list[str]:
+    """One line per router whose runs across the pools were trained under different settings (read from
+    their run files): a change of T is then confounded with the change of setup."""
+    lines = []
+    for router in routers:
+        by_pool = {p.label: _setup_of(states.get((p.label, router), {})) for p in pools}
+        by_pool = {label: cfg for label, cfg in by_pool.items() if cfg}
+        keys = sorted({k for cfg in by_pool.values() for k in cfg})
+        differ = [k for k in keys if len({repr(cfg.get(k, UNRECORDED)) for cfg in by_pool.values()}) > 1]
+        if not differ:
+            continue
+        groups: dict[str, list[str]] = {}
+        for label, cfg in by_pool.items():
+            settings = ", ".join(f"{k}={cfg.get(k, UNRECORDED)}" for k in differ)
+            groups.setdefault(settings, []).append(label)
+        lines.append(f"- **{router}**: " + "; ".join(f"{', '.join(labels)}: {settings}"
+                                                      for settings, labels in groups.items()) + ".")
+    return lines
+
+
+def _setup_section(pools: list[Pool], states: dict, routers: list[str]) -> list[str]:
+    lines = setup_differences(pools, states, routers)
+    if not lines:
+        return []
+    return ["## Setups that differ between pools", "",
+            "These routers' runs were not trained under one setup (settings read from each run file's "
+            f"`router_config`; \"{UNRECORDED}\": the run predates the option, so the default of its time "
+            "applied). Their change across T mixes the pool size with the setup: delete the older run files "
+            f"and run `make scalability` to re-train them under today's defaults.", ""] + lines + [""]
+
+
 def _devices(states: dict) -> str:
     """The devices of the cost figures, and the 1-minute load average while they were timed (this
     machine is shared, so latency moves with the load)."""
@@ -160,6 +203,7 @@ def render(s: Settings, pools: list[Pool], states: dict) -> str:
     main, states = replace(s, alternative=None), _states_of(pools, states)
     lines = _header(main, states) + _status(main, states) + ["## Pools", ""]
     lines += _pool_section(pools, states, s.routers) + [""]
+    lines += _setup_section(pools, states, s.routers)
     for bench in s.benchmarks:
         adapter = get_benchmark(bench)
         rows = [[str(p.size), pool_name(p), *r] for p in pools for r in pool_rows(p, bench, states, s.routers)]

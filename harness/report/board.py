@@ -4,6 +4,7 @@ intervals and tie marks (:mod:`harness.report.ranking`) where run files exist.
 Imports: core, report."""
 from __future__ import annotations
 
+import json
 import math
 import sys
 from collections import defaultdict
@@ -18,6 +19,21 @@ from harness.core.pools import POOLS
 from harness.report import ranking, skill
 
 REFERENCE_ORDER = ["random", "oracle"]
+FLAG = "⚑"
+FLAG_NOTE = (f"{FLAG}: a fold of the run flagged its training (e.g. a response objective that never beat "
+             "predicting each token from its position alone); the run file's `flags` (and each fold's under `routing.training`) say what.")
+
+
+def run_flags(run_file: str) -> list[str]:
+    """The training warnings a run file records: its summary's, else each fold's (older runs)."""
+    path = config.results_dir() / run_file
+    try:
+        run = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    if run.get("flags") is not None:
+        return list(run["flags"])
+    return [f for t in run.get("routing", {}).get("training") or [] for f in t.get("flags") or []]
 
 def md_path() -> Path:
     return config.results_dir() / "leaderboard.md"
@@ -81,9 +97,13 @@ def render(path: Path | None = None) -> str:
         pool_models = POOLS.get(pool, pool.split(","))
         seeds = {e: _seed_group(annotations, pool, protocol, *e) for e in entries}
         averages = {e: _average(by_bench, seeds[e], benches) for e, by_bench in entries.items()}
+        flagged = False
         for (router, profile), by_bench in sorted(entries.items(),
                                                   key=lambda kv: _row_order(kv, pool_models, averages[kv[0]])):
-            cells = [router, profile]
+            files = {r["run_file"] for r in by_bench.values() if r.get("run_file")}
+            mark = f" {FLAG}" if any(run_flags(f) for f in sorted(files)) else ""
+            flagged = flagged or bool(mark)
+            cells = [router + mark, profile]
             values = []
             group = seeds[(router, profile)]
             for b in benches:
@@ -106,7 +126,7 @@ def render(path: Path | None = None) -> str:
             any_row = next(iter(by_bench.values()))
             cells += [_fmt(_num(any_row.get("gflops")), 3), _fmt(_num(any_row.get("latency_ms")), 2)]
             lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += ["", FLAG_NOTE, ""] if flagged else [""]
         lines += annotations.section(pool, protocol) if annotations else []
         lines += skill.section(skill_rows.get((pool, protocol), []), protocol, annotations.settings.resamples) \
             if annotations else []
