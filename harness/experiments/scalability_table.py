@@ -101,7 +101,7 @@ def _pool_section(pools: list[Pool], states: dict, routers: list[str]) -> list[s
 
 # Recorded settings that name a run rather than set it up (a run file of another pool differs in these
 # by design, so they are not a setup difference).
-_NOT_SETUP = frozenset({"seed", "profile", *SPEED_ONLY})
+_NOT_SETUP = frozenset({"seed", "profile", "response_loss_threshold", *SPEED_ONLY})  # the last: a report setting
 UNRECORDED = "unrecorded"  # the run predates the option, so its code's default then applied
 
 
