@@ -93,7 +93,7 @@ def max_positions(name: str) -> int | None:
         return int(getattr(AutoConfig.from_pretrained(source, **extra), "max_position_embeddings", 0)) or None
     except HarnessError:
         raise
-    except Exception:  # offline without the model: the router's own check still guards at build time
+    except Exception:  # a hub model not in the local cache: the router's own check guards at build time
         return None
 
 

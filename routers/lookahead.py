@@ -189,7 +189,8 @@ class LookaheadMLM(TorchRouter):
 
     def fresh_head_parameters(self) -> list:
         """The MLM head's own parameters (its decoder, tied to the input embeddings, left out): on MiniLM
-        they are not in the checkpoint (no MLM head ships), so the head starts random."""
+        they are not in the checkpoint (no MLM head ships), so the head starts random; ModernBERT ships
+        its head trained (the option then speeds up a trained head)."""
         mlm = self.model.mlm
         head = getattr(mlm, "cls", None) or getattr(mlm, "head", None)
         if head is None:
@@ -309,6 +310,12 @@ class LookaheadMLM(TorchRouter):
         m = self.settings["span"]
         lengths = batch["attention_mask"].sum(dim=1)
         return lengths - m - 2
+
+    def full_mask_progress(self) -> float:
+        s = self.settings
+        if not s["lam"] or not s["curriculum"] or s["curriculum_alpha"] <= 0:
+            return 0.0
+        return min(1.0, float(s["curriculum_alpha"]))  # curriculum_rate reaches 1 at progress alpha
 
     def rate(self, progress: float) -> float:
         s = self.settings

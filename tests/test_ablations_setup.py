@@ -80,9 +80,10 @@ def test_diagnostics_list_every_seed_of_the_affected_rows(tmp_path, monkeypatch)
     for seed, cfg in ((1, OLD), (2, NOW)):
         name = runner.run_file_name("lookahead_mlm_nolm", "paper5", "cv", "small", seed)
         (runs / name).write_text(json.dumps({"router_config": {**cfg, "checkpoint": "last"}, "seconds": 120,
-                                             "provenance": {"created": "2026-12-01 23:00"}}))
-    folds = [{"response_loss_min": 5.61, "response_frequency_loss": 5.07, "flags": ["x: did not train"]},
-             {"response_loss_min": 4.9, "response_frequency_loss": 5.1, "flags": []}]
+                                             "provenance": {"created": "2026-12-01 23:00"},
+                                             "average_normalized": 30.0 + seed}))
+    folds = [{"response_loss_min_full_mask": 5.61, "response_frequency_loss": 5.07},
+             {"response_loss_min_full_mask": 4.9, "response_frequency_loss": 5.1}]
     name = runner.run_file_name("lookahead_mlm", "paper5", "cv", "small", 0)
     (runs / name).write_text(json.dumps({"router_config": NOW, "routing": {"training": folds}}))
     line = next(line for line in diagnostics.rerun_lines() if name in line)
@@ -91,8 +92,8 @@ def test_diagnostics_list_every_seed_of_the_affected_rows(tmp_path, monkeypatch)
     assert [line.split(" | ")[0] for line in lines] == [
         f"| {runner.run_file_name('lookahead_mlm_nolm', 'paper5', 'cv', 'small', s)}" for s in (0, 1, 2)]
     assert "not run" in lines[0]
-    assert "old (mid_init=asis, span_positions=restart)" in lines[1] and "| 2.0 |" in lines[1]
-    assert "| fixed | fp32 | 2026-12-01 | 2.0 | – | – | – | – |" in lines[2]
+    assert "old (mid_init=asis, span_positions=restart)" in lines[1] and "| 2.0 | 31.0 |" in lines[1]
+    assert "| fixed | fp32 | 2026-12-01 | 2.0 | 32.0 | – | – | – |" in lines[2]
 
 
 def test_diagnostics_render_from_an_empty_cache(tmp_path, monkeypatch, capsys):

@@ -25,7 +25,8 @@ def test_smoke_budget_run_on_cpu(results_dir):
                 assert f["response_loss_curve"] and f["response_frequency_loss"] > 0
                 untrained = f["response_loss_min"] >= f["response_frequency_loss"]
                 assert untrained == any("from its position alone" in flag for flag in f["flags"])
-        assert run["flags"] == runner.fold_flags(run["routing"])
+        flagged = [(i, f) for i, fold in enumerate(folds) for f in fold["flags"]]
+        assert run["flags"] == [f"fold {i + 1}/2: {f}" for i, f in flagged]
         cost = json.loads((results_dir / "cost" / name).read_text())
         assert cost["gflops"] > 0
         assert f"| {router} | cpu, fp32 |" in text
@@ -64,3 +65,19 @@ def test_the_recipe_fits_the_3_and_8_candidate_pools():
     s8 = gpu_budget.BudgetSettings(pool="paper8")
     assert gpu_budget.pool_benchmarks(s8, list(POOLS["paper8"])) == ["alpacaeval"]
     assert len(gpu_budget.pool_benchmarks(gpu_budget.BudgetSettings(pool="paper3"), list(POOLS["paper3"]))) == 7
+
+
+def test_an_adjusted_router_is_trained_costed_and_listed_under_its_own_run_file(results_dir, monkeypatch):
+    """When the span is cut to fit (here: positions shrunk so that the smoke profile must cut it), the run
+    is named by that option, and the costing and the summary find it there (T = 8, AlpacaEval only)."""
+    import routers.backbones
+
+    monkeypatch.setattr(routers.backbones, "max_positions", lambda name: 60)  # 32 + 8 x (2 + 1) <= 60
+    s = gpu_budget.BudgetSettings(profile="smoke", pool="paper8", folds=2, cost_sample=2,
+                                  routers=("lookahead_mlm",))
+    text = gpu_budget.run(s).read_text()
+    name = runner.run_file_name("lookahead_mlm", "paper8", "cv", "smoke(span=2)", 0)
+    run = json.loads((results_dir / "runs" / name).read_text())
+    assert run["router_config"]["span"] == 2 and list(run["benchmarks"]) == ["alpacaeval"]
+    assert (results_dir / "cost" / name).exists() and f"`runs/{name}`" in text
+    assert "- lookahead_mlm: span=2 (profile: 8; 32 + 8 x 9 positions exceed the backbone's 60)." in text

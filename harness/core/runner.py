@@ -250,9 +250,14 @@ def evaluate_run(cfg: EvalConfig) -> tuple[list[BenchmarkResult], dict[str, Any]
 
 def fold_flags(route_info: dict[str, Any]) -> list[str]:
     """The training warnings of every fold (e.g. a response objective that never trained), for the run's
-    summary: 'fold 2: ...'."""
-    return [f"fold {t.get('fold', i)}: {flag}" for i, t in enumerate(route_info.get("training") or [])
-            for flag in t.get("flags") or []]
+    summary: 'fold 2/5: ...' (numbered from 1, as the progress lines; a lobo fold by its benchmark)."""
+    folds = route_info.get("training") or []
+    out = []
+    for i, fold in enumerate(folds):
+        key = fold.get("fold", i)
+        name = f"fold {key + 1}/{len(folds)}" if isinstance(key, int) else f"fold {key}"
+        out += [f"{name}: {flag}" for flag in fold.get("flags") or []]
+    return out
 
 
 @sigterm_deferred()  # a SIGTERM lands before or after the run file and its rows, never between

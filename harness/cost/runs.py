@@ -35,7 +35,8 @@ def obtain_router(name: str, run: dict) -> tuple[Router, str]:
     from routers import build_router
 
     config = run.get("config", {})
-    profile = run.get("profile") if run.get("profile") not in (None, "-") else config.get("profile", "cpu")
+    # the bare profile the run was configured with (the run's label may carry its OPTIONS: "cpu(span=2)")
+    profile = config.get("profile") or (run.get("profile") if run.get("profile") not in (None, "-") else "cpu")
     # the run's options, but not the thread count it trained with (parallel lanes train on fewer):
     # every router is timed on its profile's threads
     options = {k: v for k, v in (config.get("options") or {}).items() if k != "num_threads"}

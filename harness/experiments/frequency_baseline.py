@@ -12,7 +12,6 @@ import hashlib
 import json
 from typing import Any
 
-from benchmarks import PAPER_BENCHMARKS
 from harness.core import config, protocols, store
 from harness.core.io import atomic_write_text
 from harness.core.runner import routing_data
@@ -28,7 +27,8 @@ _DECIDING = ("backbone", "cap_per_benchmark", "max_train_items", "valid_fraction
 
 def _key(run: dict[str, Any]) -> dict[str, Any]:
     cfg = run.get("router_config", {})
-    return {"family": cfg.get("family"), "models": run["models"], "benchmarks": sorted(run["benchmarks"]),
+    # the run's own benchmark order: without a per-benchmark cap the training split depends on it
+    return {"family": cfg.get("family"), "models": run["models"], "benchmarks": list(run["benchmarks"]),
             "folds": run.get("config", {}).get("folds", 5), "seed": run["seed"],
             **{k: cfg.get(k) for k in _DECIDING}}
 
@@ -59,12 +59,12 @@ def fold_baselines(run: dict[str, Any]) -> list[float] | None:
 
 def _compute(run: dict[str, Any], key: dict[str, Any]) -> list[float]:
     models, seed = list(run["models"]), int(run["seed"])
-    names = [b for b in PAPER_BENCHMARKS if b in run["benchmarks"]]
-    data = routing_data({b: store.load(b, models) for b in names}, models)
+    data = routing_data({b: store.load(b, models) for b in key["benchmarks"]}, models)
     cfg = run["router_config"]
-    options = {k: cfg[k] for k in _DECIDING if k in cfg and cfg[k] is not None}
-    router = build_router(run["router"], RouterContext(models=models, profile=run["profile"], seed=seed,
-                                                       options=options))
+    options = {k: cfg[k] for k in _DECIDING if k in cfg}  # None too: e.g. cap_per_benchmark=none
+    # router_config's profile is the bare name (the run's label may carry its OPTIONS)
+    router = build_router(run["router"], RouterContext(models=models, profile=cfg.get("profile", run["profile"]),
+                                                       seed=seed, options=options))
     router.tokenizer = load_tokenizer(router.settings["backbone"])  # the model itself is not needed
     out = []
     for split in protocols.splits("cv", data.benchmarks, key["folds"], seed):
@@ -72,6 +72,36 @@ def _compute(run: dict[str, Any], key: dict[str, Any]) -> list[float]:
         idx, _ = training_split(train, router.settings, seed)
         out.append(round(float(position_frequency_loss(router.make_examples(train.subset(idx), True))), 4))
     return out
+
+
+def full_mask_lows(run: dict[str, Any]) -> list[float | None]:
+    """Per fold: the lowest response loss once every response position is masked, the like-for-like
+    figure for the baseline (recorded by runs since it existed; else the lowest tenth of the loss curve
+    past the curriculum, which masks fewer positions before progress ``curriculum_alpha``)."""
+    cfg = run.get("router_config", {})
+    start = 0.0
+    if cfg.get("family") == "LookaheadMLM" and cfg.get("lam") and cfg.get("curriculum", True):
+        start = float(cfg.get("curriculum_alpha") or 0.0)
+    out: list[float | None] = []
+    for fold in run.get("routing", {}).get("training") or []:
+        if fold.get("response_loss_min_full_mask") is not None:
+            out.append(float(fold["response_loss_min_full_mask"]))
+            continue
+        curve = fold.get("response_loss_curve") or []
+        past = [v for i, v in enumerate(curve) if i / len(curve) >= start]
+        out.append(min(past) if past else None)
+    return out
+
+
+def untrained(run: dict[str, Any]) -> tuple[int, int, list[float], list[float]]:
+    """(folds whose full-mask response loss is not below the position-only baseline, folds compared,
+    those folds' full-mask losses, the baselines); (0, 0, [], []) for routers without a response loss."""
+    lows = full_mask_lows(run)
+    if not any(v is not None for v in lows):
+        return 0, 0, [], []
+    bases = fold_baselines(run) or []
+    pairs = [(lo, b) for lo, b in zip(lows, bases) if lo is not None]
+    return sum(lo >= b for lo, b in pairs), len(pairs), [lo for lo, _ in pairs], [b for _, b in pairs]
 
 
 def span(values: list[float] | None) -> str:

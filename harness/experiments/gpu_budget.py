@@ -11,7 +11,8 @@ then each run's router is costed (``results/cost/<run>.json`` and the rows' cost
 It runs unchanged on a CPU with ``--profile smoke`` (tiny random backbones; the test does this).
 Usage: python -m harness.experiments.gpu_budget [--profile=gpu] [--benchmarks=all] [--folds=5]
        [--budget-s=600] [--routers=mlc,lookahead_mlm,lookahead_clm]
-Imports: core, cost and ``routers``.
+Imports: core, cost, experiments.scalability_plan (which benchmarks the cache has for a pool) and
+``routers``.
 """
 from __future__ import annotations
 
@@ -93,7 +94,7 @@ def router_options(router: str, s: BudgetSettings, models: list[str]) -> dict[st
         raise HarnessError(f"gpu-budget: lookahead_mlm cannot fit {len(models)} candidates in {limit} positions")
     s.adjusted[router] = (f"span={span} (profile: {cfg['span']}; {cfg['max_query_len']} + {len(models)} x "
                           f"{cfg['span'] + 1} positions exceed the backbone's {limit})")
-    return {"span": span, "max_response_len": span}
+    return {"span": span}  # max_response_len follows span
 
 
 def pool_benchmarks(s: BudgetSettings, models: list[str]) -> list[str]:
@@ -116,8 +117,9 @@ def train(router: str, s: BudgetSettings) -> dict[str, Any]:
     results = runner.evaluate(cfg)
     seconds = time.perf_counter() - started
     avg = sum(r.normalized for r in results) / len(results)
+    # an adjusted router's run is named by its options too (profile label "gpu(span=40)")
     return {"router": router, "seconds": round(seconds, 1), "avg_mu_n": round(avg, 2),
-            "run_file": "runs/" + runner.run_file_name(router, s.pool, "cv", s.profile, s.seed)}
+            "run_file": "runs/" + runner.run_file_name(router, s.pool, "cv", runner.profile_label(cfg), s.seed)}
 
 
 def cost(run: dict[str, Any], s: BudgetSettings) -> dict[str, Any]:
